@@ -1,0 +1,51 @@
+"""Addresses as canonical text, and back.
+
+MACs are lowercase with colons; IPv6 is compressed as RFC 5952 says (glibc's
+``inet_ntop`` implements §4: lowercase, longest zero run, no ``::`` for one
+field). These are pure functions; nothing here opens a socket.
+"""
+
+from __future__ import annotations
+
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
+
+__all__ = ["mac_text", "mac_bytes", "ip4_text", "ip6_text", "ip_text", "ip_bytes"]
+
+
+def mac_text(b: bytes) -> str:
+    return b.hex(":")
+
+
+def mac_bytes(text: str | bytes) -> bytes:
+    if isinstance(text, bytes):
+        if len(text) != 6:
+            raise ValueError(f"a MAC address has 6 bytes, not {len(text)}")
+        return text
+    parts = text.replace("-", ":").split(":")
+    if len(parts) != 6:
+        raise ValueError(f"not a MAC address: {text!r}")
+    return bytes(int(p, 16) for p in parts)
+
+
+def ip4_text(b: bytes) -> str:
+    return inet_ntop(AF_INET, b)
+
+
+def ip6_text(b: bytes) -> str:
+    return inet_ntop(AF_INET6, b)
+
+
+def ip_text(b: bytes) -> str:
+    return inet_ntop(AF_INET if len(b) == 4 else AF_INET6, b)
+
+
+def ip_bytes(addr: str | bytes) -> bytes:
+    """Packed form of an IPv4 or IPv6 address given as text or already packed."""
+    if isinstance(addr, bytes):
+        if len(addr) not in (4, 16):
+            raise ValueError(f"an IP address has 4 or 16 bytes, not {len(addr)}")
+        return addr
+    try:
+        return inet_pton(AF_INET6 if ":" in addr else AF_INET, addr)
+    except OSError:
+        raise ValueError(f"not an IP address: {addr!r}") from None

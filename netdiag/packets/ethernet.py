@@ -1,0 +1,112 @@
+"""Ethernet II (IEEE 802.3 framing with an EtherType) and 802.1Q/802.1ad tags.
+
+Layout: destination MAC (6), source MAC (6), EtherType (2). A VLAN tag
+(IEEE 802.1Q §9.6) sits where the EtherType was: TPID (2) then TCI (2:
+PCP 3 bits, DEI 1 bit, VID 12 bits) and the next EtherType.
+A type field below 0x0600 is an 802.3 length (LLC follows): kept as ``type``.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from netdiag.errors import TruncatedError
+from netdiag.packets.addr import mac_bytes, mac_text
+
+__all__ = ["Ethernet", "VlanTag", "HEADER_LEN", "TAG_LEN", "build", "tci"]
+
+_S = struct.Struct("!6s6sH")
+HEADER_LEN = _S.size  # 14
+_TAG = struct.Struct("!HH")  # TCI, next type (the TPID is the previous type field)
+TAG_LEN = 4
+
+_PCP_SHIFT = 13
+_DEI_MASK = 0x1000
+_VID_MASK = 0x0FFF
+
+
+class Ethernet:
+    """An Ethernet II header. ``type`` is the EtherType (or 802.3 length)."""
+
+    __slots__ = ("dst_raw", "src_raw", "type", "offset")
+    name = "ethernet"
+    header_len = HEADER_LEN
+
+    def __init__(self, buf: bytes, off: int = 0) -> None:
+        got = len(buf) - off
+        if got < HEADER_LEN:
+            raise TruncatedError("ethernet", off, HEADER_LEN, got)
+        self.dst_raw, self.src_raw, self.type = _S.unpack_from(buf, off)
+        self.offset = off
+
+    @property
+    def dst(self) -> str:
+        return mac_text(self.dst_raw)
+
+    @property
+    def src(self) -> str:
+        return mac_text(self.src_raw)
+
+    def fields(self) -> dict[str, Any]:
+        return {"src": self.src, "dst": self.dst, "type": self.type}
+
+
+class VlanTag:
+    """One 802.1Q (TPID 0x8100) or 802.1ad (0x88a8) tag. ``type`` is the next EtherType."""
+
+    __slots__ = ("tpid", "tci", "type", "offset")
+    name = "vlan"
+    header_len = TAG_LEN
+
+    def __init__(self, buf: bytes, off: int, tpid: int) -> None:
+        got = len(buf) - off
+        if got < TAG_LEN:
+            raise TruncatedError("vlan", off, TAG_LEN, got)
+        self.tci, self.type = _TAG.unpack_from(buf, off)
+        self.tpid = tpid
+        self.offset = off
+
+    @property
+    def vid(self) -> int:
+        return self.tci & _VID_MASK
+
+    @property
+    def pcp(self) -> int:
+        return self.tci >> _PCP_SHIFT
+
+    @property
+    def dei(self) -> bool:
+        return bool(self.tci & _DEI_MASK)
+
+    def fields(self) -> dict[str, Any]:
+        return {"tpid": self.tpid, "vid": self.vid, "pcp": self.pcp, "dei": self.dei,
+                "type": self.type}
+
+
+def build(
+    dst: str | bytes,
+    src: str | bytes,
+    ethertype: int,
+    payload: bytes = b"",
+    vlans: tuple[tuple[int, int], ...] = (),
+) -> bytes:
+    """An Ethernet II frame (no FCS, no padding).
+
+    ``vlans`` lists the tags outermost first as ``(tpid, tci)`` pairs, e.g.
+    ``((0x88A8, 100), (0x8100, 200))`` for 802.1ad QinQ.
+    """
+    head = bytearray(mac_bytes(dst) + mac_bytes(src))
+    for tpid, tci in vlans:
+        if not 0 <= tci <= 0xFFFF:
+            raise ValueError(f"a VLAN TCI is 16 bits, not {tci}")
+        head += struct.pack("!HH", tpid, tci)
+    head += struct.pack("!H", ethertype)
+    return bytes(head) + payload
+
+
+def tci(vid: int, pcp: int = 0, dei: bool = False) -> int:
+    """The TCI of a tag (IEEE 802.1Q §9.6)."""
+    if not 0 <= vid <= _VID_MASK or not 0 <= pcp <= 7:
+        raise ValueError(f"VLAN id must be 0..4095 and PCP 0..7, not {vid}/{pcp}")
+    return (pcp << _PCP_SHIFT) | (_DEI_MASK if dei else 0) | vid

@@ -1,0 +1,196 @@
+"""IPv4 (RFC 791).
+
+Layout (RFC 791 §3.1): version/IHL (1), TOS (1: DSCP 6 bits, ECN 2 bits,
+RFC 2474/3168), total length (2), identification (2), flags/fragment offset
+(2: reserved, DF, MF, 13-bit offset in 8-byte units), TTL (1), protocol (1),
+header checksum (2), source (4), destination (4), options (IHL*4 - 20).
+
+The fixed header is unpacked once; addresses become text, options are parsed
+and the checksum is verified only when someone asks (hot path, STYLE habit 9).
+``end`` is where the datagram ends in the buffer: the total length, cut to what
+was captured (``truncated`` says so) and never counting link-layer padding.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from netdiag.errors import MalformedError, TruncatedError
+from netdiag.packets.addr import ip4_text, ip_bytes
+from netdiag.packets.checksum import internet_checksum, verify
+
+__all__ = ["IPv4", "HEADER_LEN", "build", "FLAG_DF", "FLAG_MF"]
+
+_S = struct.Struct("!BBHHHBBH4s4s")
+HEADER_LEN = _S.size  # 20
+
+FLAG_DF = 0x4000
+FLAG_MF = 0x2000
+_OFFSET_MASK = 0x1FFF
+
+# RFC 791 §3.1 option types with a name; others are listed by number.
+OPTION_NAMES = {0: "eol", 1: "nop", 7: "rr", 68: "ts", 130: "sec", 131: "lsrr", 137: "ssrr",
+                136: "sid", 148: "ra"}
+
+
+class IPv4:
+    __slots__ = ("_buf", "offset", "ihl", "tos", "total_length", "id", "frag", "ttl", "protocol",
+                 "checksum", "src_raw", "dst_raw", "header_len", "end", "truncated")
+    name = "ipv4"
+    version = 4
+
+    def __init__(self, buf: bytes, off: int = 0, end: int | None = None) -> None:
+        if end is None:
+            end = len(buf)
+        got = end - off
+        if got < HEADER_LEN:
+            raise TruncatedError("ipv4", off, HEADER_LEN, got)
+        (vihl, self.tos, tlen, self.id, self.frag, self.ttl, self.protocol, self.checksum,
+         self.src_raw, self.dst_raw) = _S.unpack_from(buf, off)
+        if vihl >> 4 != 4:
+            raise MalformedError("ipv4", off, f"version {vihl >> 4}, not 4")
+        ihl = vihl & 0x0F
+        if ihl < 5:
+            raise MalformedError("ipv4", off, f"header length {ihl * 4} < 20 (ihl {ihl})")
+        hl = ihl * 4
+        if tlen < hl:
+            raise MalformedError("ipv4", off, f"total length {tlen} < header length {hl}")
+        if got < hl:
+            raise TruncatedError("ipv4", off, hl, got)
+        self._buf = buf
+        self.offset = off
+        self.ihl = ihl
+        self.header_len = hl
+        self.total_length = tlen
+        if off + tlen <= end:
+            self.end = off + tlen
+            self.truncated = False
+        else:
+            self.end = end
+            self.truncated = True
+
+    # Names shared with IPv6 and the issues' JSON.
+    @property
+    def proto(self) -> int:
+        return self.protocol
+
+    @property
+    def hop_limit(self) -> int:
+        return self.ttl
+
+    @property
+    def src(self) -> str:
+        return ip4_text(self.src_raw)
+
+    @property
+    def dst(self) -> str:
+        return ip4_text(self.dst_raw)
+
+    @property
+    def payload_offset(self) -> int:
+        return self.offset + self.header_len
+
+    @property
+    def payload_length(self) -> int:
+        """Upper-layer length the header declares (may exceed what was captured)."""
+        return self.total_length - self.header_len
+
+    @property
+    def dscp(self) -> int:
+        return self.tos >> 2
+
+    @property
+    def ecn(self) -> int:
+        return self.tos & 3
+
+    @property
+    def df(self) -> bool:
+        return bool(self.frag & FLAG_DF)
+
+    @property
+    def mf(self) -> bool:
+        return bool(self.frag & FLAG_MF)
+
+    @property
+    def frag_offset(self) -> int:
+        """Fragment offset in bytes."""
+        return (self.frag & _OFFSET_MASK) * 8
+
+    @property
+    def is_fragment(self) -> bool:
+        return bool(self.frag & (FLAG_MF | _OFFSET_MASK))
+
+    @property
+    def checksum_ok(self) -> bool:
+        o = self.offset
+        return verify(memoryview(self._buf)[o : o + self.header_len])
+
+    @property
+    def options(self) -> list[tuple[int, bytes]]:
+        """Options as (type, data); a malformed remainder is listed as (-1, bytes)."""
+        b = self._buf
+        p = self.offset + HEADER_LEN
+        stop = self.offset + self.header_len
+        out: list[tuple[int, bytes]] = []
+        while p < stop:
+            kind = b[p]
+            if kind == 0:
+                out.append((0, b""))
+                break
+            if kind == 1:
+                out.append((1, b""))
+                p += 1
+                continue
+            if p + 1 >= stop or b[p + 1] < 2 or p + b[p + 1] > stop:
+                out.append((-1, bytes(b[p:stop])))
+                break
+            n = b[p + 1]
+            out.append((kind, bytes(b[p + 2 : p + n])))
+            p += n
+        return out
+
+    def fields(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "src": self.src, "dst": self.dst, "proto": self.protocol, "ttl": self.ttl,
+            "id": self.id, "tos": self.tos, "len": self.total_length, "ihl": self.ihl,
+            "df": self.df, "mf": self.mf, "frag_offset": self.frag_offset,
+            "checksum": self.checksum, "checksum_ok": self.checksum_ok,
+        }
+        if self.header_len > HEADER_LEN:
+            d["options"] = [{"type": t, "name": OPTION_NAMES.get(t, "malformed" if t < 0 else str(t)),
+                             "data": v.hex()} for t, v in self.options]
+        if self.truncated:
+            d["truncated"] = True
+        return d
+
+
+def build(
+    src: str | bytes,
+    dst: str | bytes,
+    proto: int,
+    payload: bytes = b"",
+    *,
+    ttl: int = 64,
+    tos: int = 0,
+    ident: int = 0,
+    df: bool = False,
+    mf: bool = False,
+    frag_offset: int = 0,
+    options: bytes = b"",
+    total_length: int | None = None,
+) -> bytes:
+    """An IPv4 datagram with a correct header checksum. ``frag_offset`` is in bytes."""
+    if len(options) % 4:
+        options += b"\x00" * (4 - len(options) % 4)
+    hl = HEADER_LEN + len(options)
+    if hl > 60:
+        raise ValueError(f"IPv4 options make a {hl}-byte header; at most 60")
+    if frag_offset % 8 or not 0 <= frag_offset <= _OFFSET_MASK * 8:
+        raise ValueError(f"fragment offset {frag_offset} is not a multiple of 8 within range")
+    tlen = hl + len(payload) if total_length is None else total_length
+    frag = (FLAG_DF if df else 0) | (FLAG_MF if mf else 0) | (frag_offset // 8)
+    head = _S.pack(0x40 | (hl // 4), tos, tlen, ident, frag, ttl, proto, 0,
+                   ip_bytes(src), ip_bytes(dst)) + options
+    csum = internet_checksum(head)
+    return head[:10] + csum.to_bytes(2, "big") + head[12:] + payload

@@ -1,0 +1,217 @@
+"""IPv6 (RFC 8200) and its extension headers.
+
+Fixed header (RFC 8200 §3): version/traffic class/flow label (4), payload
+length (2), next header (1), hop limit (1), source (16), destination (16).
+Extension headers (§4) are walked to the upper-layer protocol by
+``walk_extensions``, which the dispatcher calls after the fixed header is kept,
+so a damaged extension chain still leaves a good IPv6 layer behind:
+hop-by-hop (0), routing (43), destination options (60): (hdr ext len + 1) * 8;
+fragment (44): 8 bytes (§4.5); AH (51): (payload len + 2) * 4 (RFC 4302 §2.2).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from netdiag.errors import MalformedError, TruncatedError
+from netdiag.packets.addr import ip6_text, ip_bytes
+
+__all__ = ["IPv6", "HEADER_LEN", "EXTENSION_HEADERS", "build", "build_extension", "build_fragment"]
+
+_S = struct.Struct("!IHBB16s16s")
+HEADER_LEN = _S.size  # 40
+_FRAG = struct.Struct("!BBHI")  # next, reserved, offset/res/M, identification
+
+EXTENSION_HEADERS = {0: "hop-by-hop", 43: "routing", 44: "fragment", 51: "ah", 60: "dstopts"}
+
+
+class IPv6:
+    __slots__ = ("_buf", "offset", "vtcfl", "payload_len", "next_header", "hop_limit", "src_raw",
+                 "dst_raw", "end", "truncated", "protocol", "payload_offset", "extensions",
+                 "frag_offset", "mf", "frag_id")
+    name = "ipv6"
+    version = 6
+    header_len = HEADER_LEN
+
+    def __init__(self, buf: bytes, off: int = 0, end: int | None = None) -> None:
+        if end is None:
+            end = len(buf)
+        got = end - off
+        if got < HEADER_LEN:
+            raise TruncatedError("ipv6", off, HEADER_LEN, got)
+        (vtcfl, plen, nh, self.hop_limit, self.src_raw, self.dst_raw) = _S.unpack_from(buf, off)
+        if vtcfl >> 28 != 6:
+            raise MalformedError("ipv6", off, f"version {vtcfl >> 28}, not 6")
+        self._buf = buf
+        self.offset = off
+        self.vtcfl = vtcfl
+        self.payload_len = plen
+        self.next_header = nh
+        self.protocol = nh
+        self.payload_offset = off + HEADER_LEN
+        self.extensions: tuple[tuple[int, int, int], ...] = ()
+        self.frag_offset = 0
+        self.mf = False
+        self.frag_id: int | None = None
+        # A zero payload length with a hop-by-hop header is a jumbogram (RFC 2675):
+        # its length lives in an option; take what was captured.
+        if off + HEADER_LEN + plen <= end and (plen or nh != 0):
+            self.end = off + HEADER_LEN + plen
+            self.truncated = False
+        else:
+            self.end = end
+            self.truncated = off + HEADER_LEN + plen > end
+
+    def walk_extensions(self) -> None:
+        """Follow the extension-header chain; sets ``protocol`` and ``payload_offset``."""
+        b = self._buf
+        nh = self.next_header
+        p = self.offset + HEADER_LEN
+        end = self.end
+        exts = []
+        while nh in EXTENSION_HEADERS:
+            if end - p < 8:
+                raise TruncatedError("ipv6." + EXTENSION_HEADERS[nh], p, 8, end - p)
+            if nh == 44:
+                nxt, _res, offm, ident = _FRAG.unpack_from(b, p)
+                self.frag_offset = offm & 0xFFF8
+                self.mf = bool(offm & 1)
+                self.frag_id = ident
+                n = 8
+            elif nh == 51:
+                nxt = b[p]
+                n = (b[p + 1] + 2) * 4
+            else:
+                nxt = b[p]
+                n = (b[p + 1] + 1) * 8
+            if end - p < n:
+                raise TruncatedError("ipv6." + EXTENSION_HEADERS[nh], p, n, end - p)
+            exts.append((nh, p, n))
+            p += n
+            nh = nxt
+            if len(exts) > 32:
+                raise MalformedError("ipv6", p, "more than 32 extension headers")
+        self.extensions = tuple(exts)
+        self.protocol = nh
+        self.payload_offset = p
+
+    @property
+    def proto(self) -> int:
+        return self.protocol
+
+    @property
+    def nh(self) -> int:
+        return self.next_header
+
+    @property
+    def hlim(self) -> int:
+        return self.hop_limit
+
+    @property
+    def ttl(self) -> int:
+        return self.hop_limit
+
+    @property
+    def traffic_class(self) -> int:
+        return (self.vtcfl >> 20) & 0xFF
+
+    @property
+    def flow_label(self) -> int:
+        return self.vtcfl & 0xFFFFF
+
+    @property
+    def src(self) -> str:
+        return ip6_text(self.src_raw)
+
+    @property
+    def dst(self) -> str:
+        return ip6_text(self.dst_raw)
+
+    @property
+    def payload_length(self) -> int:
+        """Upper-layer length the header declares, after the extension headers."""
+        return self.offset + HEADER_LEN + self.payload_len - self.payload_offset
+
+    @property
+    def is_fragment(self) -> bool:
+        return self.frag_id is not None
+
+    def extension_fields(self) -> list[dict[str, Any]]:
+        b = self._buf
+        out: list[dict[str, Any]] = []
+        for kind, p, n in self.extensions:
+            d: dict[str, Any] = {"type": EXTENSION_HEADERS[kind], "nh": b[p], "len": n}
+            if kind == 44:
+                d.update(offset=self.frag_offset, mf=self.mf, id=self.frag_id)
+            elif kind == 43:
+                d.update(routing_type=b[p + 2], segments_left=b[p + 3])
+            elif kind in (0, 60):
+                d["options"] = _tlv_options(b, p + 2, p + n)
+            out.append(d)
+        return out
+
+    def fields(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "src": self.src, "dst": self.dst, "nh": self.next_header, "proto": self.protocol,
+            "hlim": self.hop_limit, "tc": self.traffic_class, "flow": self.flow_label,
+            "plen": self.payload_len,
+        }
+        if self.extensions:
+            d["ext"] = self.extension_fields()
+        if self.truncated:
+            d["truncated"] = True
+        return d
+
+
+def _tlv_options(b: bytes, p: int, stop: int) -> list[dict[str, Any]]:
+    """Hop-by-hop / destination options (RFC 8200 §4.2); Pad1 is a lone zero byte."""
+    out: list[dict[str, Any]] = []
+    while p < stop:
+        kind = b[p]
+        if kind == 0:
+            p += 1
+            continue
+        if p + 1 >= stop or p + 2 + b[p + 1] > stop:
+            out.append({"type": kind, "malformed": True})
+            break
+        n = b[p + 1]
+        if kind != 1:  # PadN
+            out.append({"type": kind, "data": bytes(b[p + 2 : p + 2 + n]).hex()})
+        p += 2 + n
+    return out
+
+
+def build(
+    src: str | bytes,
+    dst: str | bytes,
+    nh: int,
+    payload: bytes = b"",
+    *,
+    hop_limit: int = 64,
+    traffic_class: int = 0,
+    flow_label: int = 0,
+) -> bytes:
+    """An IPv6 packet; ``payload`` starts with any extension headers ``nh`` names."""
+    vtcfl = (6 << 28) | ((traffic_class & 0xFF) << 20) | (flow_label & 0xFFFFF)
+    return _S.pack(vtcfl, len(payload), nh, hop_limit, ip_bytes(src), ip_bytes(dst)) + payload
+
+
+def build_extension(nh: int, body: bytes = b"") -> bytes:
+    """A hop-by-hop, routing or destination-options header carrying ``body``
+    (after the two first bytes), padded with PadN/Pad1 to a multiple of 8."""
+    n = 2 + len(body)
+    pad = -n % 8
+    if pad == 1:
+        body += b"\x00"
+    elif pad:
+        body += bytes((1, pad - 2)) + b"\x00" * (pad - 2)
+    n += pad
+    return bytes((nh, n // 8 - 1)) + body
+
+
+def build_fragment(nh: int, offset: int, mf: bool, ident: int) -> bytes:
+    """A fragment header (RFC 8200 §4.5); ``offset`` in bytes, a multiple of 8."""
+    if offset % 8:
+        raise ValueError(f"fragment offset {offset} is not a multiple of 8")
+    return _FRAG.pack(nh, 0, offset | int(mf), ident)
