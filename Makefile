@@ -1,0 +1,34 @@
+# netdiag — the commands a fresh machine needs: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: test demo bench captures lint typecheck clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/python -m netdiag.demo
+
+bench: $(STAMP)
+	$(BIN)/python tests/bench/run.py
+
+captures: $(STAMP)
+	$(BIN)/python captures/make_captures.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check netdiag tests captures
+	$(BIN)/ruff format --check netdiag tests captures
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis
