@@ -13,6 +13,7 @@ __all__ = [
     "TruncatedError",
     "MalformedError",
     "CaptureError",
+    "DamagedCaptureError",
     "UsageError",
     "PrivilegeError",
 ]
@@ -49,6 +50,21 @@ class MalformedError(DecodeError):
 
 class CaptureError(NetdiagError):
     """A capture file is missing, unreadable, not a capture, or damaged."""
+
+
+class DamagedCaptureError(CaptureError):
+    """A capture file broke off or holds an impossible length; the records before were good.
+
+    Carries the file name, the byte offset of the bad record or block, how many
+    good records came before it, and the reason.
+    """
+
+    def __init__(self, name: str, offset: int, records: int, reason: str) -> None:
+        self.name = name
+        self.offset = offset
+        self.records = records
+        self.reason = reason
+        super().__init__(f"{name}: damaged at byte {offset}, after {records} records: {reason}")
 
 
 class UsageError(NetdiagError):

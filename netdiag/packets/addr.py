@@ -27,12 +27,30 @@ def mac_bytes(text: str | bytes) -> bytes:
     return bytes(int(p, 16) for p in parts)
 
 
+# Captures hold few distinct addresses: remembering their text saves the
+# formatting on most packets. Bounded, and cleared whole when full.
+_TEXT_CACHE: dict[bytes, str] = {}
+_TEXT_CACHE_MAX = 4096
+
+
 def ip4_text(b: bytes) -> str:
-    return inet_ntop(AF_INET, b)
+    t = _TEXT_CACHE.get(b)
+    if t is None:
+        t = inet_ntop(AF_INET, b)
+        if len(_TEXT_CACHE) >= _TEXT_CACHE_MAX:
+            _TEXT_CACHE.clear()
+        _TEXT_CACHE[bytes(b)] = t
+    return t
 
 
 def ip6_text(b: bytes) -> str:
-    return inet_ntop(AF_INET6, b)
+    t = _TEXT_CACHE.get(b)
+    if t is None:
+        t = inet_ntop(AF_INET6, b)
+        if len(_TEXT_CACHE) >= _TEXT_CACHE_MAX:
+            _TEXT_CACHE.clear()
+        _TEXT_CACHE[bytes(b)] = t
+    return t
 
 
 def ip_text(b: bytes) -> str:

@@ -18,8 +18,7 @@ OP_NAMES = {1: "Request", 2: "Reply", 3: "Reverse Request", 4: "Reverse Reply"}
 
 
 class Arp:
-    __slots__ = ("htype", "ptype", "hlen", "plen", "op", "sha_raw", "spa_raw", "tha_raw",
-                 "tpa_raw", "offset", "length")
+    __slots__ = ("_buf", "htype", "ptype", "hlen", "plen", "op", "offset", "length")
     name = "arp"
 
     def __init__(self, buf: bytes, off: int = 0) -> None:
@@ -30,22 +29,37 @@ class Arp:
         need = HEADER_LEN + 2 * (hlen + plen)
         if got < need:
             raise TruncatedError("arp", off, need, got)
+        self._buf = buf
         self.hlen = hlen
         self.plen = plen
-        p = off + HEADER_LEN
-        self.sha_raw = bytes(buf[p : p + hlen])
-        p += hlen
-        self.spa_raw = bytes(buf[p : p + plen])
-        p += plen
-        self.tha_raw = bytes(buf[p : p + hlen])
-        p += hlen
-        self.tpa_raw = bytes(buf[p : p + plen])
         self.offset = off
         self.length = need
 
     @property
     def header_len(self) -> int:
         return self.length
+
+    def _addr(self, index: int) -> bytes:
+        """Address ``index`` of sha, spa, tha, tpa."""
+        h, p = self.hlen, self.plen
+        at = self.offset + HEADER_LEN + (0, h, h + p, 2 * h + p)[index]
+        return bytes(self._buf[at : at + (h if index % 2 == 0 else p)])
+
+    @property
+    def sha_raw(self) -> bytes:
+        return self._addr(0)
+
+    @property
+    def spa_raw(self) -> bytes:
+        return self._addr(1)
+
+    @property
+    def tha_raw(self) -> bytes:
+        return self._addr(2)
+
+    @property
+    def tpa_raw(self) -> bytes:
+        return self._addr(3)
 
     def _hw(self, b: bytes) -> str:
         return mac_text(b) if self.hlen == 6 else b.hex()

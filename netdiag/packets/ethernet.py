@@ -18,6 +18,7 @@ __all__ = ["Ethernet", "VlanTag", "HEADER_LEN", "TAG_LEN", "build", "tci"]
 
 _S = struct.Struct("!6s6sH")
 HEADER_LEN = _S.size  # 14
+_TYPE = struct.Struct("!H")
 _TAG = struct.Struct("!HH")  # TCI, next type (the TPID is the previous type field)
 TAG_LEN = 4
 
@@ -27,9 +28,12 @@ _VID_MASK = 0x0FFF
 
 
 class Ethernet:
-    """An Ethernet II header. ``type`` is the EtherType (or 802.3 length)."""
+    """An Ethernet II header. ``type`` is the EtherType (or 802.3 length).
 
-    __slots__ = ("dst_raw", "src_raw", "type", "offset")
+    Only the type is read up front; the MACs are sliced out when asked for.
+    """
+
+    __slots__ = ("_buf", "type", "offset")
     name = "ethernet"
     header_len = HEADER_LEN
 
@@ -37,8 +41,17 @@ class Ethernet:
         got = len(buf) - off
         if got < HEADER_LEN:
             raise TruncatedError("ethernet", off, HEADER_LEN, got)
-        self.dst_raw, self.src_raw, self.type = _S.unpack_from(buf, off)
+        self._buf = buf
+        self.type = _TYPE.unpack_from(buf, off + 12)[0]
         self.offset = off
+
+    @property
+    def dst_raw(self) -> bytes:
+        return bytes(self._buf[self.offset : self.offset + 6])
+
+    @property
+    def src_raw(self) -> bytes:
+        return bytes(self._buf[self.offset + 6 : self.offset + 12])
 
     @property
     def dst(self) -> str:

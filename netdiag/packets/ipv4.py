@@ -24,6 +24,9 @@ __all__ = ["IPv4", "HEADER_LEN", "build", "FLAG_DF", "FLAG_MF"]
 
 _S = struct.Struct("!BBHHHBBH4s4s")
 HEADER_LEN = _S.size  # 20
+# The fields the dispatcher needs: version/IHL, total length, flags/offset, protocol.
+_HOT = struct.Struct("!BxH2xHxB")
+_U16 = struct.Struct("!H")
 
 FLAG_DF = 0x4000
 FLAG_MF = 0x2000
@@ -35,8 +38,8 @@ OPTION_NAMES = {0: "eol", 1: "nop", 7: "rr", 68: "ts", 130: "sec", 131: "lsrr", 
 
 
 class IPv4:
-    __slots__ = ("_buf", "offset", "ihl", "tos", "total_length", "id", "frag", "ttl", "protocol",
-                 "checksum", "src_raw", "dst_raw", "header_len", "end", "truncated")
+    __slots__ = ("_buf", "offset", "header_len", "total_length", "frag", "protocol", "end",
+                 "truncated")
     name = "ipv4"
     version = 4
 
@@ -46,21 +49,18 @@ class IPv4:
         got = end - off
         if got < HEADER_LEN:
             raise TruncatedError("ipv4", off, HEADER_LEN, got)
-        (vihl, self.tos, tlen, self.id, self.frag, self.ttl, self.protocol, self.checksum,
-         self.src_raw, self.dst_raw) = _S.unpack_from(buf, off)
+        vihl, tlen, self.frag, self.protocol = _HOT.unpack_from(buf, off)
         if vihl >> 4 != 4:
             raise MalformedError("ipv4", off, f"version {vihl >> 4}, not 4")
-        ihl = vihl & 0x0F
-        if ihl < 5:
-            raise MalformedError("ipv4", off, f"header length {ihl * 4} < 20 (ihl {ihl})")
-        hl = ihl * 4
+        hl = (vihl & 0x0F) * 4
+        if hl < HEADER_LEN:
+            raise MalformedError("ipv4", off, f"header length {hl} < 20 (ihl {hl // 4})")
         if tlen < hl:
             raise MalformedError("ipv4", off, f"total length {tlen} < header length {hl}")
         if got < hl:
             raise TruncatedError("ipv4", off, hl, got)
         self._buf = buf
         self.offset = off
-        self.ihl = ihl
         self.header_len = hl
         self.total_length = tlen
         if off + tlen <= end:
@@ -69,6 +69,36 @@ class IPv4:
         else:
             self.end = end
             self.truncated = True
+
+    @property
+    def ihl(self) -> int:
+        return self.header_len // 4
+
+    @property
+    def tos(self) -> int:
+        return self._buf[self.offset + 1]
+
+    @property
+    def id(self) -> int:
+        return _U16.unpack_from(self._buf, self.offset + 4)[0]
+
+    @property
+    def ttl(self) -> int:
+        return self._buf[self.offset + 8]
+
+    @property
+    def checksum(self) -> int:
+        return _U16.unpack_from(self._buf, self.offset + 10)[0]
+
+    @property
+    def src_raw(self) -> bytes:
+        o = self.offset + 12
+        return bytes(self._buf[o : o + 4])
+
+    @property
+    def dst_raw(self) -> bytes:
+        o = self.offset + 16
+        return bytes(self._buf[o : o + 4])
 
     # Names shared with IPv6 and the issues' JSON.
     @property
@@ -81,11 +111,13 @@ class IPv4:
 
     @property
     def src(self) -> str:
-        return ip4_text(self.src_raw)
+        o = self.offset + 12
+        return ip4_text(self._buf[o : o + 4])
 
     @property
     def dst(self) -> str:
-        return ip4_text(self.dst_raw)
+        o = self.offset + 16
+        return ip4_text(self._buf[o : o + 4])
 
     @property
     def payload_offset(self) -> int:

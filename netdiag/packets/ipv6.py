@@ -21,15 +21,27 @@ __all__ = ["IPv6", "HEADER_LEN", "EXTENSION_HEADERS", "build", "build_extension"
 
 _S = struct.Struct("!IHBB16s16s")
 HEADER_LEN = _S.size  # 40
+_HOT = struct.Struct("!B3xHB")  # version nibble, payload length, next header
+_U32 = struct.Struct("!I")
 _FRAG = struct.Struct("!BBHI")  # next, reserved, offset/res/M, identification
 
 EXTENSION_HEADERS = {0: "hop-by-hop", 43: "routing", 44: "fragment", 51: "ah", 60: "dstopts"}
 
 
+class _Fragment:
+    """What a fragment header says (RFC 8200 §4.5); offset in bytes."""
+
+    __slots__ = ("offset", "mf", "ident")
+
+    def __init__(self, offset: int, mf: bool, ident: int) -> None:
+        self.offset = offset
+        self.mf = mf
+        self.ident = ident
+
+
 class IPv6:
-    __slots__ = ("_buf", "offset", "vtcfl", "payload_len", "next_header", "hop_limit", "src_raw",
-                 "dst_raw", "end", "truncated", "protocol", "payload_offset", "extensions",
-                 "frag_offset", "mf", "frag_id")
+    __slots__ = ("_buf", "offset", "payload_len", "next_header", "end", "truncated", "protocol",
+                 "payload_offset", "extensions", "_frag")
     name = "ipv6"
     version = 6
     header_len = HEADER_LEN
@@ -40,20 +52,16 @@ class IPv6:
         got = end - off
         if got < HEADER_LEN:
             raise TruncatedError("ipv6", off, HEADER_LEN, got)
-        (vtcfl, plen, nh, self.hop_limit, self.src_raw, self.dst_raw) = _S.unpack_from(buf, off)
-        if vtcfl >> 28 != 6:
-            raise MalformedError("ipv6", off, f"version {vtcfl >> 28}, not 6")
+        v, plen, nh = _HOT.unpack_from(buf, off)
+        if v >> 4 != 6:
+            raise MalformedError("ipv6", off, f"version {v >> 4}, not 6")
         self._buf = buf
         self.offset = off
-        self.vtcfl = vtcfl
         self.payload_len = plen
-        self.next_header = nh
-        self.protocol = nh
+        self.next_header = self.protocol = nh
         self.payload_offset = off + HEADER_LEN
         self.extensions: tuple[tuple[int, int, int], ...] = ()
-        self.frag_offset = 0
-        self.mf = False
-        self.frag_id: int | None = None
+        self._frag: _Fragment | None = None
         # A zero payload length with a hop-by-hop header is a jumbogram (RFC 2675):
         # its length lives in an option; take what was captured.
         if off + HEADER_LEN + plen <= end and (plen or nh != 0):
@@ -75,9 +83,7 @@ class IPv6:
                 raise TruncatedError("ipv6." + EXTENSION_HEADERS[nh], p, 8, end - p)
             if nh == 44:
                 nxt, _res, offm, ident = _FRAG.unpack_from(b, p)
-                self.frag_offset = offm & 0xFFF8
-                self.mf = bool(offm & 1)
-                self.frag_id = ident
+                self._frag = _Fragment(offm & 0xFFF8, bool(offm & 1), ident)
                 n = 8
             elif nh == 51:
                 nxt = b[p]
@@ -95,6 +101,37 @@ class IPv6:
         self.extensions = tuple(exts)
         self.protocol = nh
         self.payload_offset = p
+
+    @property
+    def frag_offset(self) -> int:
+        """Fragment offset in bytes (0 without a fragment header)."""
+        return 0 if self._frag is None else self._frag.offset
+
+    @property
+    def mf(self) -> bool:
+        return False if self._frag is None else self._frag.mf
+
+    @property
+    def frag_id(self) -> int | None:
+        return None if self._frag is None else self._frag.ident
+
+    @property
+    def vtcfl(self) -> int:
+        return _U32.unpack_from(self._buf, self.offset)[0]  # type: ignore[no-any-return]
+
+    @property
+    def hop_limit(self) -> int:
+        return self._buf[self.offset + 7]
+
+    @property
+    def src_raw(self) -> bytes:
+        o = self.offset + 8
+        return bytes(self._buf[o : o + 16])
+
+    @property
+    def dst_raw(self) -> bytes:
+        o = self.offset + 24
+        return bytes(self._buf[o : o + 16])
 
     @property
     def proto(self) -> int:
@@ -122,11 +159,13 @@ class IPv6:
 
     @property
     def src(self) -> str:
-        return ip6_text(self.src_raw)
+        o = self.offset + 8
+        return ip6_text(self._buf[o : o + 16])
 
     @property
     def dst(self) -> str:
-        return ip6_text(self.dst_raw)
+        o = self.offset + 24
+        return ip6_text(self._buf[o : o + 16])
 
     @property
     def payload_length(self) -> int:

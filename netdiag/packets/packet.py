@@ -48,26 +48,45 @@ class Packet:
     icmpv6: ICMPv6 | None = None
     tcp: TCP | None = None
     udp: UDP | None = None
-    transport: TCP | UDP | ICMP | ICMPv6 | None = None
     error: DecodeError | None = None
-    _pay: tuple[int, int] | None = None
+    vlans: tuple[VlanTag, ...] = ()
+    inner_ip: tuple[IPv4 | IPv6, ...] = ()  # IP in IP, after ``ip``
 
     def __init__(self, data: bytes, linktype: int) -> None:
         self.data = data
         self.linktype = linktype
-        self.layers: list[Any] = []
 
     @property
-    def vlans(self) -> list[VlanTag]:
-        return [x for x in self.layers if x.name == "vlan"]
+    def transport(self) -> TCP | UDP | ICMP | ICMPv6 | None:
+        return self.tcp or self.udp or self.icmp or self.icmpv6
+
+    @property
+    def layers(self) -> list[Any]:
+        """Every decoded layer, outermost first."""
+        out: list[Any] = []
+        if self.link is not None:
+            out.append(self.link)
+        out.extend(self.vlans)
+        if self.arp is not None:
+            out.append(self.arp)
+        if self.ip is not None:
+            out.append(self.ip)
+            out.extend(self.inner_ip)
+        t = self.transport
+        if t is not None:
+            out.append(t)
+        return out
 
     @property
     def payload(self) -> bytes:
         """Bytes after the innermost decoded header, within its declared length."""
-        if self._pay is None:
+        layers = self.layers
+        if not layers:
             return b""
-        s, e = self._pay
-        return bytes(self.data[s:e])
+        last = layers[-1]
+        if hasattr(last, "payload_offset"):
+            return bytes(self.data[last.payload_offset : last.end])
+        return bytes(self.data[last.offset + last.header_len :])
 
     @property
     def ok(self) -> bool:
@@ -89,13 +108,18 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
     With ``quoted`` (the original datagram inside an ICMP error), IP lengths may
     exceed the bytes present and a TCP header may be its first 8 bytes only.
     """
+    if type(data) is not bytes:
+        data = bytes(data)
     p = Packet(data, linktype)
     try:
         if linktype == 1:
             eth = Ethernet(data, 0)
             p.link = p.eth = eth
-            p.layers.append(eth)
-            _ethertype(p, data, ETH_LEN, eth.type)
+            t = eth.type
+            if t == 0x0800:  # the common case first, without a call
+                _ipv4(p, data, ETH_LEN, len(data), False)
+            else:
+                _ethertype(p, data, ETH_LEN, t)
         elif linktype == 101:
             _raw_ip(p, data, quoted)
         elif linktype == 228:
@@ -105,16 +129,12 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
         elif linktype == 113 or linktype == 276:
             sll: LinuxSLL | LinuxSLL2 = LinuxSLL(data) if linktype == 113 else LinuxSLL2(data)
             p.link = sll
-            p.layers.append(sll)
             _ethertype(p, data, sll.header_len, sll.type)
         elif linktype == 0 or linktype == 108:
             lo = Loopback(data, 0, linktype == 108)
             p.link = lo
-            p.layers.append(lo)
             t = lo.ethertype
-            if t is None:
-                p._pay = (4, len(data))
-            else:
+            if t is not None:
                 _ethertype(p, data, 4, t)
         else:
             raise DecodeError("link", 0, f"unsupported link type {linktype}")
@@ -136,85 +156,77 @@ def _raw_ip(p: Packet, b: bytes, quoted: bool) -> None:
 
 
 def _ethertype(p: Packet, b: bytes, off: int, t: int) -> None:
-    ntags = 0
-    while t in _VLAN_TPIDS:
-        tag = VlanTag(b, off, t)
-        if p.vlan is None:
-            p.vlan = tag
-        p.layers.append(tag)
-        off += 4
-        t = tag.type
-        ntags += 1
-        if ntags > _MAX_VLAN_TAGS:
-            raise MalformedError("vlan", off, f"more than {_MAX_VLAN_TAGS} VLAN tags")
+    if t in _VLAN_TPIDS:
+        tags = []
+        while t in _VLAN_TPIDS:
+            if len(tags) == _MAX_VLAN_TAGS:
+                raise MalformedError("vlan", off, f"more than {_MAX_VLAN_TAGS} VLAN tags")
+            tag = VlanTag(b, off, t)
+            if not tags:
+                p.vlan = tag
+            tags.append(tag)
+            p.vlans = tuple(tags)
+            off += 4
+            t = tag.type
     if t == 0x0800:
         _ipv4(p, b, off, len(b), False)
     elif t == 0x86DD:
         _ipv6(p, b, off, len(b), False)
     elif t == 0x0806:
-        arp = Arp(b, off)
-        p.arp = arp
-        p.layers.append(arp)
-        p._pay = (off + arp.length, off + arp.length)
+        p.arp = Arp(b, off)
+
+
+def _add_ip(p: Packet, ip: IPv4 | IPv6) -> None:
+    if p.ip is None:
+        p.ip = ip
     else:
-        p._pay = (off, len(b))
+        p.inner_ip = (*p.inner_ip, ip)
 
 
 def _ipv4(p: Packet, b: bytes, off: int, end: int, quoted: bool) -> None:
     ip = IPv4(b, off, end)
-    p.layers.append(ip)
     if p.ip is None:
-        p.ip = ip
-    if p.ipv4 is None:
-        p.ipv4 = ip
-    start = off + ip.header_len
+        p.ip = p.ipv4 = ip
+    else:
+        _add_ip(p, ip)
+        if p.ipv4 is None:
+            p.ipv4 = ip
     if ip.frag & 0x1FFF:  # not the first fragment: no transport header here
-        p._pay = (start, ip.end)
         return
-    _transport(p, b, start, ip.end, ip.protocol, ip, quoted)
+    _transport(p, b, off + ip.header_len, ip.end, ip.protocol, ip, quoted)
 
 
 def _ipv6(p: Packet, b: bytes, off: int, end: int, quoted: bool) -> None:
     ip = IPv6(b, off, end)
-    p.layers.append(ip)
     if p.ip is None:
-        p.ip = ip
-    if p.ipv6 is None:
-        p.ipv6 = ip
+        p.ip = p.ipv6 = ip
+    else:
+        _add_ip(p, ip)
+        if p.ipv6 is None:
+            p.ipv6 = ip
     if ip.next_header in (0, 43, 44, 51, 60):
         ip.walk_extensions()
         if ip.frag_offset:
-            p._pay = (ip.payload_offset, ip.end)
             return
     _transport(p, b, ip.payload_offset, ip.end, ip.protocol, ip, quoted)
 
 
 def _transport(p: Packet, b: bytes, off: int, end: int, proto: int, ip: Any, quoted: bool) -> None:
-    layer: Any
     if proto == 6:
-        layer = p.tcp = TCP(b, off, end, ip, quoted)
+        p.tcp = TCP(b, off, end, ip, quoted)
     elif proto == 17:
-        layer = p.udp = UDP(b, off, end, ip, quoted)
+        p.udp = UDP(b, off, end, ip, quoted)
     elif proto == 1:
-        layer = p.icmp = ICMP(b, off, end, ip, quoted)
-        if layer.quoted_span is not None:
-            s, e = layer.quoted_span
-            layer.quoted = decode(bytes(b[s:e]), 101, quoted=True)
+        icmp = p.icmp = ICMP(b, off, end, ip, quoted)
+        if icmp.quoted_span is not None:
+            s, e = icmp.quoted_span
+            icmp.quoted = decode(b[s:e], 101, quoted=True)
     elif proto == 58:
-        layer = p.icmpv6 = ICMPv6(b, off, end, ip, quoted)
-        if layer.quoted_span is not None:
-            s, e = layer.quoted_span
-            layer.quoted = decode(bytes(b[s:e]), 101, quoted=True)
-    elif proto == 4 and len(p.layers) < 16:
+        icmp6 = p.icmpv6 = ICMPv6(b, off, end, ip, quoted)
+        if icmp6.quoted_span is not None:
+            s, e = icmp6.quoted_span
+            icmp6.quoted = decode(b[s:e], 101, quoted=True)
+    elif proto == 4 and len(p.inner_ip) < 8:
         _ipv4(p, b, off, end, quoted)
-        return
-    elif proto == 41 and len(p.layers) < 16:
+    elif proto == 41 and len(p.inner_ip) < 8:
         _ipv6(p, b, off, end, quoted)
-        return
-    else:
-        p._pay = (off, end)
-        return
-    p.layers.append(layer)
-    if p.transport is None:
-        p.transport = layer
-    p._pay = (off + layer.header_len, max(off + layer.header_len, layer.end))

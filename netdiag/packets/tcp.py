@@ -25,7 +25,10 @@ __all__ = ["TCP", "HEADER_LEN", "FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE",
 
 _S = struct.Struct("!HHIIHHHH")
 HEADER_LEN = _S.size  # 20
-_PORTS_SEQ = struct.Struct("!HHI")
+_PORTS = struct.Struct("!HH")
+_HOT = struct.Struct("!HH8xH")  # ports, data offset/flags
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, AE = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x100
 # tcpdump's order and letters ("Flags [S.]").
@@ -43,8 +46,8 @@ def flags_text(flags: int) -> str:
 
 
 class TCP:
-    __slots__ = ("_buf", "_ip", "offset", "sport", "dport", "seq", "ack", "offflags", "window",
-                 "checksum", "urgent", "header_len", "end", "partial")
+    __slots__ = ("_buf", "_ip", "offset", "sport", "dport", "offflags", "header_len", "end",
+                 "partial")
     name = "tcp"
 
     def __init__(self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False) -> None:
@@ -55,14 +58,13 @@ class TCP:
         self.end = end
         if got < HEADER_LEN:
             if quoted and got >= 8:
-                self.sport, self.dport, self.seq = _PORTS_SEQ.unpack_from(buf, off)
-                self.ack = self.offflags = self.window = self.checksum = self.urgent = None
+                self.sport, self.dport = _PORTS.unpack_from(buf, off)
+                self.offflags = None
                 self.header_len = 8
                 self.partial = True
                 return
             raise TruncatedError("tcp", off, HEADER_LEN, got)
-        (self.sport, self.dport, self.seq, self.ack, offflags, self.window, self.checksum,
-         self.urgent) = _S.unpack_from(buf, off)
+        self.sport, self.dport, offflags = _HOT.unpack_from(buf, off)
         hl = (offflags >> 12) * 4
         if hl < HEADER_LEN:
             raise MalformedError("tcp", off, f"data offset {hl} < 20")
@@ -71,6 +73,31 @@ class TCP:
         self.offflags = offflags
         self.header_len = hl
         self.partial = got < hl
+
+    @property
+    def seq(self) -> int:
+        return _U32.unpack_from(self._buf, self.offset + 4)[0]
+
+    def _rest(self, at: int, fmt: struct.Struct) -> int | None:
+        if self.offflags is None:
+            return None
+        return fmt.unpack_from(self._buf, self.offset + at)[0]  # type: ignore[no-any-return]
+
+    @property
+    def ack(self) -> int | None:
+        return self._rest(8, _U32)
+
+    @property
+    def window(self) -> int | None:
+        return self._rest(14, _U16)
+
+    @property
+    def checksum(self) -> int | None:
+        return self._rest(16, _U16)
+
+    @property
+    def urgent(self) -> int | None:
+        return self._rest(18, _U16)
 
     @property
     def data_offset(self) -> int | None:
