@@ -19,7 +19,15 @@ OP_NAMES = {1: "Request", 2: "Reply", 3: "Reverse Request", 4: "Reverse Reply"}
 
 class Arp:
     __slots__ = ("_buf", "htype", "ptype", "hlen", "plen", "op", "offset", "length")
+    _buf: bytes
+    htype: int
+    ptype: int
+    hlen: int
+    plen: int
+    op: int
     name = "arp"
+    offset: int
+    length: int
 
     def __init__(self, buf: bytes, off: int = 0) -> None:
         got = len(buf) - off
@@ -38,6 +46,15 @@ class Arp:
     @property
     def header_len(self) -> int:
         return self.length
+
+    @property
+    def payload_offset(self) -> int:
+        """ARP carries nothing after its addresses: what follows is link padding."""
+        return self.offset + self.length
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
 
     def _addr(self, index: int) -> bytes:
         """Address ``index`` of sha, spa, tha, tpa."""
@@ -84,8 +101,15 @@ class Arp:
         return self._proto(self.tpa_raw)
 
     def fields(self) -> dict[str, Any]:
-        return {"op": self.op, "htype": self.htype, "ptype": self.ptype, "sha": self.sha,
-                "spa": self.spa, "tha": self.tha, "tpa": self.tpa}
+        return {
+            "op": self.op,
+            "htype": self.htype,
+            "ptype": self.ptype,
+            "sha": self.sha,
+            "spa": self.spa,
+            "tha": self.tha,
+            "tpa": self.tpa,
+        }
 
 
 def build(op: int, sha: str | bytes, spa: bytes, tha: str | bytes, tpa: bytes) -> bytes:

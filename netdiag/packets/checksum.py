@@ -17,7 +17,7 @@ _LITTLE = sys.byteorder == "little"
 
 
 def ones_sum(data: bytes | bytearray | memoryview, start: int = 0) -> int:
-    """Return the folded 16-bit one's-complement sum of ``data`` in network order, plus ``start``."""
+    """The folded 16-bit one's-complement sum of ``data`` (network order), plus ``start``."""
     mv = memoryview(data)
     n = len(mv)
     if n & 1:
@@ -58,9 +58,11 @@ def verify(data: bytes | bytearray | memoryview, start: int = 0) -> bool:
 def transport_checksum_ok(buf: bytes, off: int, end: int, ip: Any, proto: int) -> bool | None:
     """Verdict on a TCP/UDP/ICMPv6 checksum over ``buf[off:end]`` with ``ip``'s pseudo-header.
 
-    None when it cannot be judged: no IP layer, or the segment was not captured whole.
+    None when it cannot be judged: no IP layer, the segment was not captured whole,
+    or it is one fragment of a datagram (the checksum covers the reassembled whole).
     """
-    if ip is None or ip.truncated or end - off != ip.payload_length:
+    if ip is None or ip.truncated or end - off != ip.payload_length or ip.mf or ip.frag_offset:
         return None
-    start = pseudo_header_sum(ip.src_raw, ip.dst_raw, proto, end - off)
+    dst = ip.dst_raw if ip.version == 4 else ip.final_dst_raw
+    start = pseudo_header_sum(ip.src_raw, dst, proto, end - off)
     return ones_sum(memoryview(buf)[off:end], start) == 0xFFFF

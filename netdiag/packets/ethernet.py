@@ -34,6 +34,9 @@ class Ethernet:
     """
 
     __slots__ = ("_buf", "type", "offset")
+    _buf: bytes
+    type: int
+    offset: int
     name = "ethernet"
     header_len = HEADER_LEN
 
@@ -69,6 +72,10 @@ class VlanTag:
     """One 802.1Q (TPID 0x8100) or 802.1ad (0x88a8) tag. ``type`` is the next EtherType."""
 
     __slots__ = ("tpid", "tci", "type", "offset")
+    tpid: int
+    tci: int
+    type: int
+    offset: int
     name = "vlan"
     header_len = TAG_LEN
 
@@ -93,8 +100,13 @@ class VlanTag:
         return bool(self.tci & _DEI_MASK)
 
     def fields(self) -> dict[str, Any]:
-        return {"tpid": self.tpid, "vid": self.vid, "pcp": self.pcp, "dei": self.dei,
-                "type": self.type}
+        return {
+            "tpid": self.tpid,
+            "vid": self.vid,
+            "pcp": self.pcp,
+            "dei": self.dei,
+            "type": self.type,
+        }
 
 
 def build(

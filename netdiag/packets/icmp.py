@@ -22,8 +22,16 @@ from netdiag.errors import TruncatedError
 from netdiag.packets.checksum import internet_checksum, verify
 from netdiag.packets.icmpext import ORIGINAL_DATAGRAM_MIN, Extensions, split_quote
 
-__all__ = ["ICMP", "HEADER_LEN", "ERROR_TYPES", "TYPE_NAMES", "UNREACH_NAMES", "build",
-           "build_echo", "build_error"]
+__all__ = [
+    "ICMP",
+    "HEADER_LEN",
+    "ERROR_TYPES",
+    "TYPE_NAMES",
+    "UNREACH_NAMES",
+    "build",
+    "build_echo",
+    "build_error",
+]
 
 _S = struct.Struct("!BBHI")
 HEADER_LEN = _S.size  # 8
@@ -33,29 +41,74 @@ ERROR_TYPES = frozenset((3, 4, 5, 11, 12))
 _RFC4884_TYPES = frozenset((3, 11, 12))
 _ID_SEQ_TYPES = frozenset((0, 8, 13, 14, 15, 16, 17, 18))
 
-TYPE_NAMES = {0: "echo reply", 3: "unreachable", 4: "source quench", 5: "redirect",
-              8: "echo request", 9: "router advertisement", 10: "router solicitation",
-              11: "time exceeded", 12: "parameter problem", 13: "time stamp request",
-              14: "time stamp reply", 15: "information request", 16: "information reply",
-              17: "address mask request", 18: "address mask reply"}
-UNREACH_NAMES = {0: "net unreachable", 1: "host unreachable", 2: "protocol unreachable",
-                 3: "port unreachable", 4: "fragmentation needed", 5: "source route failed",
-                 6: "net unknown", 7: "host unknown", 8: "source host isolated",
-                 9: "net prohibited", 10: "host prohibited", 11: "net unreachable for TOS",
-                 12: "host unreachable for TOS", 13: "communication prohibited",
-                 14: "host precedence violation", 15: "precedence cutoff"}
+TYPE_NAMES = {
+    0: "echo reply",
+    3: "unreachable",
+    4: "source quench",
+    5: "redirect",
+    8: "echo request",
+    9: "router advertisement",
+    10: "router solicitation",
+    11: "time exceeded",
+    12: "parameter problem",
+    13: "time stamp request",
+    14: "time stamp reply",
+    15: "information request",
+    16: "information reply",
+    17: "address mask request",
+    18: "address mask reply",
+}
+UNREACH_NAMES = {
+    0: "net unreachable",
+    1: "host unreachable",
+    2: "protocol unreachable",
+    3: "port unreachable",
+    4: "fragmentation needed",
+    5: "source route failed",
+    6: "net unknown",
+    7: "host unknown",
+    8: "source host isolated",
+    9: "net prohibited",
+    10: "host prohibited",
+    11: "net unreachable for TOS",
+    12: "host unreachable for TOS",
+    13: "communication prohibited",
+    14: "host precedence violation",
+    15: "precedence cutoff",
+}
 TIMXCEED_NAMES = {0: "in-transit", 1: "reassembly"}
 REDIRECT_NAMES = {0: "net", 1: "host", 2: "tos net", 3: "tos host"}
 
 
 class ICMP:
-    __slots__ = ("_buf", "_ip", "offset", "end", "type", "code", "checksum", "rest", "quoted",
-                 "quoted_span", "extensions", "ext_error")
+    __slots__ = (
+        "_buf",
+        "_ip",
+        "offset",
+        "end",
+        "type",
+        "code",
+        "checksum",
+        "rest",
+        "quoted",
+        "quoted_span",
+        "extensions",
+        "ext_error",
+    )
+    _buf: bytes
+    offset: int
+    end: int
+    type: int
+    code: int
+    checksum: int
+    rest: int
     name = "icmp"
     header_len = HEADER_LEN
     partial = False
 
-    def __init__(self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False) -> None:
+    def __init__(
+        self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False
+    ) -> None:
         got = end - off
         if got < HEADER_LEN:
             raise TruncatedError("icmp", off, HEADER_LEN, got)
@@ -120,7 +173,9 @@ class ICMP:
     @property
     def checksum_ok(self) -> bool | None:
         ip = self._ip
-        if ip is not None and (ip.truncated or self.end - self.offset != ip.payload_length):
+        if ip is not None and (
+            ip.truncated or self.end - self.offset != ip.payload_length or ip.mf
+        ):  # a first fragment: the checksum covers the whole
             return None
         return verify(memoryview(self._buf)[self.offset : self.end])
 
@@ -137,8 +192,13 @@ class ICMP:
         return TYPE_NAMES.get(t, f"type {t}") + (f" code {c}" if c and t not in (12,) else "")
 
     def fields(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"type": self.type, "code": self.code, "checksum": self.checksum,
-                             "checksum_ok": self.checksum_ok, "text": self.text}
+        d: dict[str, Any] = {
+            "type": self.type,
+            "code": self.code,
+            "checksum": self.checksum,
+            "checksum_ok": self.checksum_ok,
+            "text": self.text,
+        }
         if self.type in _ID_SEQ_TYPES:
             d["id"] = self.id
             d["seq"] = self.seq
@@ -173,8 +233,15 @@ def build_echo(ident: int, seq: int, payload: bytes = b"", reply: bool = False) 
     return build(0 if reply else 8, 0, (ident << 16) | seq, payload)
 
 
-def build_error(icmp_type: int, code: int, original: bytes, *, mtu: int = 0, pointer: int = 0,
-                extensions: bytes = b"") -> bytes:
+def build_error(
+    icmp_type: int,
+    code: int,
+    original: bytes,
+    *,
+    mtu: int = 0,
+    pointer: int = 0,
+    extensions: bytes = b"",
+) -> bytes:
     """An error quoting ``original``; with ``extensions`` (from icmpext.build_extensions)
     the quote is padded to 128 bytes and its length set as RFC 4884 §4.1 says."""
     rest = mtu if icmp_type == 3 else (pointer << 24 if icmp_type == 12 else 0)

@@ -16,8 +16,16 @@ from typing import Any
 from netdiag.errors import DecodeError, MalformedError, TruncatedError
 from netdiag.packets.checksum import internet_checksum, verify
 
-__all__ = ["MplsEntry", "ExtensionObject", "Extensions", "parse_extensions", "build_extensions",
-           "build_mpls_object", "ORIGINAL_DATAGRAM_MIN", "split_quote"]
+__all__ = [
+    "MplsEntry",
+    "ExtensionObject",
+    "Extensions",
+    "parse_extensions",
+    "build_extensions",
+    "build_mpls_object",
+    "ORIGINAL_DATAGRAM_MIN",
+    "split_quote",
+]
 
 _HDR = struct.Struct("!HH")
 _OBJ = struct.Struct("!HBB")
@@ -65,8 +73,11 @@ class Extensions:
         return tuple(e for o in self.objects for e in o.mpls)
 
     def fields(self) -> dict[str, Any]:
-        return {"version": self.version, "checksum_ok": self.checksum_ok,
-                "objects": [o.fields() for o in self.objects]}
+        return {
+            "version": self.version,
+            "checksum_ok": self.checksum_ok,
+            "objects": [o.fields() for o in self.objects],
+        }
 
 
 def looks_like_extensions(b: bytes, p: int, end: int) -> bool:
@@ -106,8 +117,10 @@ def _mpls(w: bytes) -> MplsEntry:
 
 def build_mpls_object(entries: list[tuple[int, int, bool, int]]) -> bytes:
     """An MPLS label stack object from (label, tc, s, ttl) tuples."""
-    body = b"".join(((lab << 12) | (tc << 9) | (int(s) << 8) | ttl).to_bytes(4, "big")
-                    for lab, tc, s, ttl in entries)
+    body = b"".join(
+        ((lab << 12) | (tc << 9) | (int(s) << 8) | ttl).to_bytes(4, "big")
+        for lab, tc, s, ttl in entries
+    )
     return _OBJ.pack(4 + len(body), CLASS_MPLS, 1) + body
 
 
@@ -134,8 +147,10 @@ def split_quote(
         qend = min(end, start + length)
         if qend < end:
             ext_at = qend
-    elif heuristic and end - start > ORIGINAL_DATAGRAM_MIN and looks_like_extensions(
-        b, start + ORIGINAL_DATAGRAM_MIN, end
+    elif (
+        heuristic
+        and end - start > ORIGINAL_DATAGRAM_MIN
+        and looks_like_extensions(b, start + ORIGINAL_DATAGRAM_MIN, end)
     ):
         qend = ext_at = start + ORIGINAL_DATAGRAM_MIN
     if ext_at is None:

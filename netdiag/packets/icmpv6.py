@@ -21,7 +21,7 @@ from typing import Any
 from netdiag.errors import DecodeError, MalformedError, TruncatedError
 from netdiag.packets.addr import ip6_text, ip_bytes, mac_text
 from netdiag.packets.checksum import internet_checksum, pseudo_header_sum, transport_checksum_ok
-from netdiag.packets.icmpext import ORIGINAL_DATAGRAM_MIN, Extensions, split_quote
+from netdiag.packets.icmpext import Extensions, split_quote
 
 __all__ = ["ICMPv6", "HEADER_LEN", "TYPE_NAMES", "NDOption", "build", "build_echo"]
 
@@ -30,15 +30,33 @@ HEADER_LEN = _S.size  # 8
 _RA = struct.Struct("!BBHII")
 _PREFIX = struct.Struct("!BBII4x16s")
 
-TYPE_NAMES = {1: "destination unreachable", 2: "packet too big", 3: "time exceeded",
-              4: "parameter problem", 128: "echo request", 129: "echo reply",
-              130: "multicast listener query", 131: "multicast listener report",
-              132: "multicast listener done", 133: "router solicitation",
-              134: "router advertisement", 135: "neighbor solicitation",
-              136: "neighbor advertisement", 137: "redirect", 143: "multicast listener report v2"}
-UNREACH_NAMES = {0: "no route", 1: "administratively prohibited", 2: "beyond scope",
-                 3: "address unreachable", 4: "port unreachable", 5: "source address failed policy",
-                 6: "reject route", 7: "source routing header error"}
+TYPE_NAMES = {
+    1: "destination unreachable",
+    2: "packet too big",
+    3: "time exceeded",
+    4: "parameter problem",
+    128: "echo request",
+    129: "echo reply",
+    130: "multicast listener query",
+    131: "multicast listener report",
+    132: "multicast listener done",
+    133: "router solicitation",
+    134: "router advertisement",
+    135: "neighbor solicitation",
+    136: "neighbor advertisement",
+    137: "redirect",
+    143: "multicast listener report v2",
+}
+UNREACH_NAMES = {
+    0: "no route",
+    1: "administratively prohibited",
+    2: "beyond scope",
+    3: "address unreachable",
+    4: "port unreachable",
+    5: "source address failed policy",
+    6: "reject route",
+    7: "source routing header error",
+}
 # Where options start, counted from the ICMPv6 header (RFC 4861 §4.1-4.5).
 _ND_OPTIONS_AT = {133: 8, 134: 16, 135: 24, 136: 24, 137: 40}
 _ND_TARGET_TYPES = frozenset((135, 136, 137))
@@ -56,18 +74,42 @@ class NDOption:
 
     def fields(self) -> dict[str, Any]:
         v = self.value
-        return {"type": self.type, "len": self.length,
-                "value": v.hex() if isinstance(v, bytes) else v}
+        return {
+            "type": self.type,
+            "len": self.length,
+            "value": v.hex() if isinstance(v, bytes) else v,
+        }
 
 
 class ICMPv6:
-    __slots__ = ("_buf", "_ip", "offset", "end", "type", "code", "checksum", "rest", "quoted",
-                 "quoted_span", "extensions", "ext_error")
+    __slots__ = (
+        "_buf",
+        "_ip",
+        "offset",
+        "end",
+        "type",
+        "code",
+        "checksum",
+        "rest",
+        "quoted",
+        "quoted_span",
+        "extensions",
+        "ext_error",
+    )
+    _buf: bytes
+    offset: int
+    end: int
+    type: int
+    code: int
+    checksum: int
+    rest: int
     name = "icmpv6"
     header_len = HEADER_LEN
     partial = False
 
-    def __init__(self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False) -> None:
+    def __init__(
+        self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False
+    ) -> None:
         got = end - off
         if got < HEADER_LEN:
             raise TruncatedError("icmpv6", off, HEADER_LEN, got)
@@ -149,10 +191,15 @@ class ICMPv6:
     def router_advert(self) -> dict[str, int] | None:
         if self.type != 134 or self.end - self.offset < 16:
             return None
-        _t, _c, _ck, hop, _f, life, reach, retrans = struct.unpack_from("!BBHBBHII", self._buf,
-                                                                         self.offset)
-        return {"hop_limit": hop, "router_lifetime": life, "reachable_time": reach,
-                "retrans_timer": retrans}
+        _t, _c, _ck, hop, _f, life, reach, retrans = struct.unpack_from(
+            "!BBHBBHII", self._buf, self.offset
+        )
+        return {
+            "hop_limit": hop,
+            "router_lifetime": life,
+            "reachable_time": reach,
+            "retrans_timer": retrans,
+        }
 
     @property
     def nd_options(self) -> list[NDOption]:
@@ -177,8 +224,12 @@ class ICMPv6:
                 value = mac_text(body[:6])
             elif kind == 3 and n == 32:
                 plen, flags, valid, pref, prefix = _PREFIX.unpack(body)
-                value = {"prefix": f"{ip6_text(prefix)}/{plen}", "flags": flags,
-                         "valid": valid, "preferred": pref}
+                value = {
+                    "prefix": f"{ip6_text(prefix)}/{plen}",
+                    "flags": flags,
+                    "valid": valid,
+                    "preferred": pref,
+                }
             elif kind == 5 and n == 8:
                 value = int.from_bytes(body[2:6], "big")
             out.append(NDOption(kind, n, value))
@@ -195,8 +246,13 @@ class ICMPv6:
         return TYPE_NAMES.get(t, f"type {t}") + (f" code {c}" if c and t != 4 else "")
 
     def fields(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"type": self.type, "code": self.code, "checksum": self.checksum,
-                             "checksum_ok": self.checksum_ok, "text": self.text}
+        d: dict[str, Any] = {
+            "type": self.type,
+            "code": self.code,
+            "checksum": self.checksum,
+            "checksum_ok": self.checksum_ok,
+            "text": self.text,
+        }
         t = self.type
         if t in (128, 129):
             d["id"] = self.id
@@ -229,8 +285,9 @@ class ICMPv6:
         return d
 
 
-def build(icmp_type: int, code: int, rest: int, body: bytes, src: str | bytes,
-          dst: str | bytes) -> bytes:
+def build(
+    icmp_type: int, code: int, rest: int, body: bytes, src: str | bytes, dst: str | bytes
+) -> bytes:
     """Any ICMPv6 message; the checksum needs the IPv6 source and destination."""
     msg = bytearray(_S.pack(icmp_type, code, 0, rest) + body)
     start = pseudo_header_sum(ip_bytes(src), ip_bytes(dst), 58, len(msg))
@@ -238,7 +295,8 @@ def build(icmp_type: int, code: int, rest: int, body: bytes, src: str | bytes,
     return bytes(msg)
 
 
-def build_echo(ident: int, seq: int, payload: bytes, src: str | bytes, dst: str | bytes,
-               reply: bool = False) -> bytes:
+def build_echo(
+    ident: int, seq: int, payload: bytes, src: str | bytes, dst: str | bytes, reply: bool = False
+) -> bytes:
     """An echo request (128) or reply (129)."""
     return build(129 if reply else 128, 0, (ident << 16) | seq, payload, src, dst)

@@ -33,13 +33,38 @@ FLAG_MF = 0x2000
 _OFFSET_MASK = 0x1FFF
 
 # RFC 791 §3.1 option types with a name; others are listed by number.
-OPTION_NAMES = {0: "eol", 1: "nop", 7: "rr", 68: "ts", 130: "sec", 131: "lsrr", 137: "ssrr",
-                136: "sid", 148: "ra"}
+OPTION_NAMES = {
+    0: "eol",
+    1: "nop",
+    7: "rr",
+    68: "ts",
+    130: "sec",
+    131: "lsrr",
+    137: "ssrr",
+    136: "sid",
+    148: "ra",
+}
 
 
 class IPv4:
-    __slots__ = ("_buf", "offset", "header_len", "total_length", "frag", "protocol", "end",
-                 "truncated")
+    __slots__ = (
+        "_buf",
+        "offset",
+        "header_len",
+        "total_length",
+        "frag",
+        "protocol",
+        "end",
+        "truncated",
+    )
+    _buf: bytes
+    offset: int
+    header_len: int
+    total_length: int
+    frag: int
+    protocol: int
+    end: int
+    truncated: bool
     name = "ipv4"
     version = 4
 
@@ -80,7 +105,7 @@ class IPv4:
 
     @property
     def id(self) -> int:
-        return _U16.unpack_from(self._buf, self.offset + 4)[0]
+        return int(_U16.unpack_from(self._buf, self.offset + 4)[0])
 
     @property
     def ttl(self) -> int:
@@ -88,7 +113,7 @@ class IPv4:
 
     @property
     def checksum(self) -> int:
-        return _U16.unpack_from(self._buf, self.offset + 10)[0]
+        return int(_U16.unpack_from(self._buf, self.offset + 10)[0])
 
     @property
     def src_raw(self) -> bytes:
@@ -184,14 +209,29 @@ class IPv4:
 
     def fields(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "src": self.src, "dst": self.dst, "proto": self.protocol, "ttl": self.ttl,
-            "id": self.id, "tos": self.tos, "len": self.total_length, "ihl": self.ihl,
-            "df": self.df, "mf": self.mf, "frag_offset": self.frag_offset,
-            "checksum": self.checksum, "checksum_ok": self.checksum_ok,
+            "src": self.src,
+            "dst": self.dst,
+            "proto": self.protocol,
+            "ttl": self.ttl,
+            "id": self.id,
+            "tos": self.tos,
+            "len": self.total_length,
+            "ihl": self.ihl,
+            "df": self.df,
+            "mf": self.mf,
+            "frag_offset": self.frag_offset,
+            "checksum": self.checksum,
+            "checksum_ok": self.checksum_ok,
         }
         if self.header_len > HEADER_LEN:
-            d["options"] = [{"type": t, "name": OPTION_NAMES.get(t, "malformed" if t < 0 else str(t)),
-                             "data": v.hex()} for t, v in self.options]
+            d["options"] = [
+                {
+                    "type": t,
+                    "name": OPTION_NAMES.get(t, "malformed" if t < 0 else str(t)),
+                    "data": v.hex(),
+                }
+                for t, v in self.options
+            ]
         if self.truncated:
             d["truncated"] = True
         return d
@@ -222,7 +262,11 @@ def build(
         raise ValueError(f"fragment offset {frag_offset} is not a multiple of 8 within range")
     tlen = hl + len(payload) if total_length is None else total_length
     frag = (FLAG_DF if df else 0) | (FLAG_MF if mf else 0) | (frag_offset // 8)
-    head = _S.pack(0x40 | (hl // 4), tos, tlen, ident, frag, ttl, proto, 0,
-                   ip_bytes(src), ip_bytes(dst)) + options
+    head = (
+        _S.pack(
+            0x40 | (hl // 4), tos, tlen, ident, frag, ttl, proto, 0, ip_bytes(src), ip_bytes(dst)
+        )
+        + options
+    )
     csum = internet_checksum(head)
     return head[:10] + csum.to_bytes(2, "big") + head[12:] + payload

@@ -40,8 +40,26 @@ class _Fragment:
 
 
 class IPv6:
-    __slots__ = ("_buf", "offset", "payload_len", "next_header", "end", "truncated", "protocol",
-                 "payload_offset", "extensions", "_frag")
+    __slots__ = (
+        "_buf",
+        "offset",
+        "payload_len",
+        "next_header",
+        "end",
+        "truncated",
+        "protocol",
+        "payload_offset",
+        "extensions",
+        "_frag",
+    )
+    _buf: bytes
+    offset: int
+    payload_len: int
+    next_header: int
+    end: int
+    truncated: bool
+    protocol: int
+    payload_offset: int
     name = "ipv6"
     version = 6
     header_len = HEADER_LEN
@@ -176,6 +194,23 @@ class IPv6:
     def is_fragment(self) -> bool:
         return self.frag_id is not None
 
+    @property
+    def final_dst_raw(self) -> bytes:
+        """The destination of the upper-layer pseudo-header (RFC 8200 §8.1).
+
+        In transit (a routing header with segments left) that is the final
+        destination: the last address of a type 0 or 2 header (RFC 5095, RFC 6275
+        §6.4), Segment List[0] of a segment routing header (RFC 8754 §2).
+        """
+        b = self._buf
+        for kind, p, n in reversed(self.extensions):
+            if kind == 43 and b[p + 3] and n >= 24:
+                if b[p + 2] in (0, 2):
+                    return bytes(b[p + n - 16 : p + n])
+                if b[p + 2] == 4:
+                    return bytes(b[p + 8 : p + 24])
+        return self.dst_raw
+
     def extension_fields(self) -> list[dict[str, Any]]:
         b = self._buf
         out: list[dict[str, Any]] = []
@@ -192,8 +227,13 @@ class IPv6:
 
     def fields(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "src": self.src, "dst": self.dst, "nh": self.next_header, "proto": self.protocol,
-            "hlim": self.hop_limit, "tc": self.traffic_class, "flow": self.flow_label,
+            "src": self.src,
+            "dst": self.dst,
+            "nh": self.next_header,
+            "proto": self.protocol,
+            "hlim": self.hop_limit,
+            "tc": self.traffic_class,
+            "flow": self.flow_label,
             "plen": self.payload_len,
         }
         if self.extensions:

@@ -19,8 +19,17 @@ from netdiag.errors import TruncatedError
 from netdiag.packets.addr import mac_text
 from netdiag.packets.numbers import LinkType
 
-__all__ = ["LinuxSLL", "LinuxSLL2", "Loopback", "LINKTYPE_NAMES", "NULL_AF_IPV4", "NULL_AF_IPV6",
-           "build_sll", "build_sll2", "build_null"]
+__all__ = [
+    "LinuxSLL",
+    "LinuxSLL2",
+    "Loopback",
+    "LINKTYPE_NAMES",
+    "NULL_AF_IPV4",
+    "NULL_AF_IPV6",
+    "build_sll",
+    "build_sll2",
+    "build_null",
+]
 
 _SLL = struct.Struct("!HHH8sH")
 _SLL2 = struct.Struct("!HHIHBB8s")
@@ -59,8 +68,12 @@ class LinuxSLL:
         return mac_text(self.addr_raw) if self.addr_raw else ""
 
     def fields(self) -> dict[str, Any]:
-        return {"pkttype": self.pkttype, "hatype": self.hatype, "addr": self.addr,
-                "type": self.type}
+        return {
+            "pkttype": self.pkttype,
+            "hatype": self.hatype,
+            "addr": self.addr,
+            "type": self.type,
+        }
 
 
 class LinuxSLL2:
@@ -73,7 +86,8 @@ class LinuxSLL2:
         if got < _SLL2.size:
             raise TruncatedError("sll2", off, _SLL2.size, got)
         self.type, _res, self.ifindex, self.hatype, self.pkttype, alen, addr = _SLL2.unpack_from(
-            buf, off)
+            buf, off
+        )
         self.addr_raw = addr[: min(alen, 8)]
         self.offset = off
 
@@ -82,8 +96,13 @@ class LinuxSLL2:
         return mac_text(self.addr_raw) if self.addr_raw else ""
 
     def fields(self) -> dict[str, Any]:
-        return {"type": self.type, "ifindex": self.ifindex, "hatype": self.hatype,
-                "pkttype": self.pkttype, "addr": self.addr}
+        return {
+            "type": self.type,
+            "ifindex": self.ifindex,
+            "hatype": self.hatype,
+            "pkttype": self.pkttype,
+            "addr": self.addr,
+        }
 
 
 class Loopback:
@@ -116,15 +135,23 @@ class Loopback:
         return {"family": self.family}
 
 
-def build_sll(proto: int, payload: bytes, pkttype: int = 0, addr: bytes = b"",
-              hatype: int = 1) -> bytes:
+def build_sll(
+    proto: int, payload: bytes, pkttype: int = 0, addr: bytes = b"", hatype: int = 1
+) -> bytes:
     return _SLL.pack(pkttype, hatype, len(addr), addr.ljust(8, b"\x00"), proto) + payload
 
 
-def build_sll2(proto: int, payload: bytes, ifindex: int = 1, pkttype: int = 0,
-               addr: bytes = b"", hatype: int = 1) -> bytes:
-    return _SLL2.pack(proto, 0, ifindex, hatype, pkttype, len(addr),
-                      addr.ljust(8, b"\x00")) + payload
+def build_sll2(
+    proto: int,
+    payload: bytes,
+    ifindex: int = 1,
+    pkttype: int = 0,
+    addr: bytes = b"",
+    hatype: int = 1,
+) -> bytes:
+    return (
+        _SLL2.pack(proto, 0, ifindex, hatype, pkttype, len(addr), addr.ljust(8, b"\x00")) + payload
+    )
 
 
 def build_null(family: int, payload: bytes, network_order: bool = False) -> bytes:

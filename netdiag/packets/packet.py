@@ -133,9 +133,9 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
         elif linktype == 0 or linktype == 108:
             lo = Loopback(data, 0, linktype == 108)
             p.link = lo
-            t = lo.ethertype
-            if t is not None:
-                _ethertype(p, data, 4, t)
+            family_type = lo.ethertype
+            if family_type is not None:
+                _ethertype(p, data, 4, family_type)
         else:
             raise DecodeError("link", 0, f"unsupported link type {linktype}")
     except DecodeError as e:
@@ -157,7 +157,7 @@ def _raw_ip(p: Packet, b: bytes, quoted: bool) -> None:
 
 def _ethertype(p: Packet, b: bytes, off: int, t: int) -> None:
     if t in _VLAN_TPIDS:
-        tags = []
+        tags: list[VlanTag] = []
         while t in _VLAN_TPIDS:
             if len(tags) == _MAX_VLAN_TAGS:
                 raise MalformedError("vlan", off, f"more than {_MAX_VLAN_TAGS} VLAN tags")

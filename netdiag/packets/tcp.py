@@ -20,8 +20,21 @@ from netdiag.errors import MalformedError, TruncatedError
 from netdiag.packets.addr import ip_bytes
 from netdiag.packets.checksum import internet_checksum, pseudo_header_sum, transport_checksum_ok
 
-__all__ = ["TCP", "HEADER_LEN", "FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR",
-           "flags_text", "build", "build_options"]
+__all__ = [
+    "TCP",
+    "HEADER_LEN",
+    "FIN",
+    "SYN",
+    "RST",
+    "PSH",
+    "ACK",
+    "URG",
+    "ECE",
+    "CWR",
+    "flags_text",
+    "build",
+    "build_options",
+]
 
 _S = struct.Struct("!HHIIHHHH")
 HEADER_LEN = _S.size  # 20
@@ -32,11 +45,31 @@ _U32 = struct.Struct("!I")
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, AE = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x100
 # tcpdump's order and letters ("Flags [S.]").
-_FLAG_LETTERS = ((FIN, "F"), (SYN, "S"), (RST, "R"), (PSH, "P"), (ACK, "."), (URG, "U"),
-                 (ECE, "E"), (CWR, "W"), (AE, "e"))
+_FLAG_LETTERS = (
+    (FIN, "F"),
+    (SYN, "S"),
+    (RST, "R"),
+    (PSH, "P"),
+    (ACK, "."),
+    (URG, "U"),
+    (ECE, "E"),
+    (CWR, "W"),
+    (AE, "e"),
+)
 OPT_EOL, OPT_NOP, OPT_MSS, OPT_WSCALE, OPT_SACK_PERM, OPT_SACK, OPT_TS = 0, 1, 2, 3, 4, 5, 8
-OPTION_NAMES = {0: "eol", 1: "nop", 2: "mss", 3: "wscale", 4: "sackOK", 5: "sack", 8: "TS",
-                19: "md5", 29: "tcp-ao", 30: "mptcp", 34: "tfo"}
+OPTION_NAMES = {
+    0: "eol",
+    1: "nop",
+    2: "mss",
+    3: "wscale",
+    4: "sackOK",
+    5: "sack",
+    8: "TS",
+    19: "md5",
+    29: "tcp-ao",
+    30: "mptcp",
+    34: "tfo",
+}
 
 
 def flags_text(flags: int) -> str:
@@ -46,11 +79,30 @@ def flags_text(flags: int) -> str:
 
 
 class TCP:
-    __slots__ = ("_buf", "_ip", "offset", "sport", "dport", "offflags", "header_len", "end",
-                 "partial")
+    __slots__ = (
+        "_buf",
+        "_ip",
+        "offset",
+        "sport",
+        "dport",
+        "offflags",
+        "header_len",
+        "end",
+        "partial",
+    )
+    _buf: bytes
+    offset: int
+    sport: int
+    dport: int
+    offflags: int | None
+    header_len: int
+    end: int
+    partial: bool
     name = "tcp"
 
-    def __init__(self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False) -> None:
+    def __init__(
+        self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False
+    ) -> None:
         got = end - off
         self._buf = buf
         self._ip = ip
@@ -76,7 +128,7 @@ class TCP:
 
     @property
     def seq(self) -> int:
-        return _U32.unpack_from(self._buf, self.offset + 4)[0]
+        return int(_U32.unpack_from(self._buf, self.offset + 4)[0])
 
     def _rest(self, at: int, fmt: struct.Struct) -> int | None:
         if self.offflags is None:
@@ -132,8 +184,14 @@ class TCP:
         return parse_options(self._buf, self.offset + HEADER_LEN, self.offset + self.header_len)
 
     def fields(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"sport": self.sport, "dport": self.dport, "seq": self.seq,
-                             "ack": self.ack, "flags": self.flags_text, "win": self.window}
+        d: dict[str, Any] = {
+            "sport": self.sport,
+            "dport": self.dport,
+            "seq": self.seq,
+            "ack": self.ack,
+            "flags": self.flags_text,
+            "win": self.window,
+        }
         if self.partial:
             d["partial"] = True
             return d
@@ -178,8 +236,10 @@ def parse_options(b: bytes, p: int, stop: int) -> list[tuple[int, Any]]:
         elif kind == OPT_SACK_PERM and n == 2:
             val = None
         elif kind == OPT_SACK and (n - 2) % 8 == 0:
-            val = [(int.from_bytes(v[i : i + 4], "big"), int.from_bytes(v[i + 4 : i + 8], "big"))
-                   for i in range(0, n - 2, 8)]
+            val = [
+                (int.from_bytes(v[i : i + 4], "big"), int.from_bytes(v[i + 4 : i + 8], "big"))
+                for i in range(0, n - 2, 8)
+            ]
         elif kind == OPT_TS and n == 10:
             val = (int.from_bytes(v[:4], "big"), int.from_bytes(v[4:], "big"))
         out.append((kind, val))
@@ -229,8 +289,11 @@ def build(
     if len(options) % 4 or len(options) > 40:
         raise ValueError("TCP options must be padded to 4 bytes and at most 40")
     hl = HEADER_LEN + len(options)
-    seg = bytearray(_S.pack(sport, dport, seq, ack, ((hl // 4) << 12) | (flags & 0x1FF), window,
-                            0, urgent) + options + payload)
+    seg = bytearray(
+        _S.pack(sport, dport, seq, ack, ((hl // 4) << 12) | (flags & 0x1FF), window, 0, urgent)
+        + options
+        + payload
+    )
     if src is not None and dst is not None:
         start = pseudo_header_sum(ip_bytes(src), ip_bytes(dst), 6, len(seg))
         seg[16:18] = internet_checksum(seg, start).to_bytes(2, "big")

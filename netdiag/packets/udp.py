@@ -22,11 +22,20 @@ HEADER_LEN = _S.size  # 8
 
 class UDP:
     __slots__ = ("_buf", "_ip", "offset", "sport", "dport", "length", "checksum", "end")
+    _buf: bytes
+    offset: int
+    sport: int
+    dport: int
+    length: int
+    checksum: int
+    end: int
     name = "udp"
     header_len = HEADER_LEN
     partial = False
 
-    def __init__(self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False) -> None:
+    def __init__(
+        self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False
+    ) -> None:
         got = end - off
         if got < HEADER_LEN:
             raise TruncatedError("udp", off, HEADER_LEN, got)
@@ -59,8 +68,13 @@ class UDP:
         return transport_checksum_ok(self._buf, self.offset, self.end, ip, 17)
 
     def fields(self) -> dict[str, Any]:
-        return {"sport": self.sport, "dport": self.dport, "len": self.length,
-                "checksum": self.checksum, "checksum_ok": self.checksum_ok}
+        return {
+            "sport": self.sport,
+            "dport": self.dport,
+            "len": self.length,
+            "checksum": self.checksum,
+            "checksum_ok": self.checksum_ok,
+        }
 
 
 def build(
@@ -79,5 +93,7 @@ def build(
     csum = 0
     if src is not None and dst is not None:
         dg = _S.pack(sport, dport, n, 0) + payload
-        csum = internet_checksum(dg, pseudo_header_sum(ip_bytes(src), ip_bytes(dst), 17, n)) or 0xFFFF
+        csum = (
+            internet_checksum(dg, pseudo_header_sum(ip_bytes(src), ip_bytes(dst), 17, n)) or 0xFFFF
+        )
     return _S.pack(sport, dport, n, csum) + payload

@@ -38,17 +38,32 @@ def generate(path: Path, n: int = N_PACKETS, seed: int = 7) -> None:
         body = bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 200)))
         kind = i % 8
         if kind in (0, 1):
-            seg = tcp.build(sp, dp, seq=i, ack=i * 7, flags=tcp.ACK | tcp.PSH,
-                            options=tcp.build_options([(1, None), (1, None), (8, (i, i + 1))]),
-                            payload=body, src=a4, dst=b4)
+            seg = tcp.build(
+                sp,
+                dp,
+                seq=i,
+                ack=i * 7,
+                flags=tcp.ACK | tcp.PSH,
+                options=tcp.build_options([(1, None), (1, None), (8, (i, i + 1))]),
+                payload=body,
+                src=a4,
+                dst=b4,
+            )
             l3, et = ipv4.build(a4, b4, 6, seg, ident=i), 0x0800
         elif kind == 2:
             l3, et = ipv4.build(a4, b4, 17, udp.build(sp, dp, body, src=a4, dst=b4)), 0x0800
         elif kind == 3:
             l3, et = ipv4.build(a4, b4, 1, icmp.build_echo(i, i, body)), 0x0800
         elif kind == 4:
-            seg = tcp.build(sp, dp, seq=i, flags=tcp.SYN, src=a6, dst=b6,
-                            options=tcp.build_options([(2, 1440), (4, None), (3, 7)]))
+            seg = tcp.build(
+                sp,
+                dp,
+                seq=i,
+                flags=tcp.SYN,
+                src=a6,
+                dst=b6,
+                options=tcp.build_options([(2, 1440), (4, None), (3, 7)]),
+            )
             l3, et = ipv6.build(a6, b6, 6, seg), 0x86DD
         elif kind == 5:
             l3, et = ipv6.build(a6, b6, 17, udp.build(sp, dp, body, src=a6, dst=b6)), 0x86DD
@@ -139,8 +154,9 @@ def scapy_keys(frames: list[bytes]) -> list[Key | None]:
     return out
 
 
-def best_rate(fn: Callable[[list[bytes]], list[Key | None]], frames: list[bytes],
-              rounds: int = ROUNDS) -> tuple[float, list[Key | None]]:
+def best_rate(
+    fn: Callable[[list[bytes]], list[Key | None]], frames: list[bytes], rounds: int = ROUNDS
+) -> tuple[float, list[Key | None]]:
     best = float("inf")
     result: list[Key | None] = []
     for _ in range(rounds):
@@ -167,13 +183,19 @@ def main() -> dict[str, float]:
     if nd[:SCAPY_SLICE] != sc:
         bad = next(i for i, (a, b) in enumerate(zip(nd, sc, strict=False)) if a != b)
         raise SystemExit(f"netdiag and scapy disagree at packet {bad + 1}: {nd[bad]} != {sc[bad]}")
-    print(f"decode to transport ports, {N_PACKETS} packets (scapy: first {SCAPY_SLICE}); "
-          "all three agree on every packet")
+    print(
+        f"decode to transport ports, {N_PACKETS} packets (scapy: first {SCAPY_SLICE}); "
+        "all three agree on every packet"
+    )
     print(f"  netdiag {nd_rate:12,.0f} packets/s")
-    print(f"  dpkt    {dp_rate:12,.0f} packets/s   netdiag/dpkt  = {nd_rate / dp_rate:6.2f}x "
-          "(target >= 3)")
-    print(f"  scapy   {sc_rate:12,.0f} packets/s   netdiag/scapy = {nd_rate / sc_rate:6.1f}x "
-          "(target >= 100)")
+    print(
+        f"  dpkt    {dp_rate:12,.0f} packets/s   netdiag/dpkt  = {nd_rate / dp_rate:6.2f}x "
+        "(target >= 3)"
+    )
+    print(
+        f"  scapy   {sc_rate:12,.0f} packets/s   netdiag/scapy = {nd_rate / sc_rate:6.1f}x "
+        "(target >= 100)"
+    )
     return {"netdiag_pps": nd_rate, "dpkt_pps": dp_rate, "scapy_pps": sc_rate}
 
 
