@@ -1,5 +1,6 @@
 """netdiag: network diagnostics and packet inspection, built from scratch."""
 
+from netdiag.capture.files import read_capture
 from netdiag.errors import (
     CaptureError,
     DecodeError,
@@ -13,6 +14,7 @@ from netdiag.packets import LinkType, Packet, decode
 
 __all__ = [
     "decode",
+    "read_capture",
     "Packet",
     "LinkType",
     "NetdiagError",

@@ -1,20 +1,11 @@
-"""A reproducible lab of hosts and routers in network namespaces.
+"""A reproducible lab of hosts and routers in network namespaces: building it,
+using it, inspecting it and tearing it down.
 
-The lab is a chain ``src - r1 - ... - rN - dst``. Every node is a network
-namespace named ``nd-<lab>-<node>``; link ``k`` (``0..N``) joins node ``k`` and
-node ``k+1`` (node 0 is ``src``, node ``N+1`` is ``dst``) with a veth pair and
-carries ``198.18.k.0/24`` and ``2001:db8:k::/64`` (``k`` in hex), ``.1``/``::1``
-on the left end and ``.2``/``::2`` on the right end. Inside each namespace the
-interface toward ``src`` is ``eth0`` and the one toward ``dst`` is ``eth1``
-(``src`` has only ``eth0``).
-
-Traffic stays on 198.18.0.0/15 and 2001:db8::/32 inside namespaces this module
-created; nothing touches the root namespace's interfaces or routes.
-
-The plan (which node gets which address, which ``ip`` commands build it) is
-pure and testable without root; ``Lab.up`` only runs it. Every ``ip`` call
-goes through :func:`run_ip`, which raises :class:`LabError` with the command
-and ip's stderr on one line.
+The layout (names, addresses, routes) is the pure plan in ``netdiag.labplan``;
+this module runs it. Traffic stays on 198.18.0.0/15 and 2001:db8::/32 inside
+namespaces this module created; nothing touches the root namespace's
+interfaces or routes. Every ``ip`` call goes through :func:`run_ip`, which
+raises :class:`LabError` with the command and ip's stderr on one line.
 """
 
 from __future__ import annotations
@@ -33,6 +24,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from netdiag.errors import NetdiagError, PrivilegeError, UsageError
+from netdiag.labplan import (
+    MAX_ROUTERS,
+    NODE_RE,
+    SILENT_TABLE,
+    Interface,
+    Node,
+    check_name,
+    link_commands,
+    netns_prefix,
+    node_commands,
+    plan,
+    sysctls,
+)
 
 __all__ = [
     "Lab",
@@ -44,200 +48,21 @@ __all__ = [
     "in_netns",
     "run_ip",
     "netns_prefix",
+    "node_netns",
     "MAX_ROUTERS",
     "SILENT_TABLE",
 ]
 
 ROOT_HINT = "netdiag lab needs root (CAP_NET_ADMIN): run with sudo"
 NETNS_DIR = "/run/netns"
-MAX_ROUTERS = 64
-#: Routing table holding the blackhole that silences a router's own ICMP.
-SILENT_TABLE = 100
-#: IPv6 needs links of at least 1280 bytes (RFC 8200 §5).
-MIN_MTU = 1280
-MAX_MTU = 65535
 READY_TIMEOUT = 5.0
-_NAME_RE = re.compile(r"[A-Za-z0-9_]{1,24}\Z")
-_NODE_RE = re.compile(r"(src|dst|r[1-9][0-9]*)\Z")
 _CLONE_NEWNET = 0x40000000
-_IFA_F_TENTATIVE = 0x40
+_IFA_F_TENTATIVE = 0x40  # flags column of /proc/net/if_inet6
+_IFA_SCOPE_LINK = 0x20  # scope column of /proc/net/if_inet6
 
 
 class LabError(NetdiagError):
     """Building, inspecting or tearing down a lab failed; says which command and why."""
-
-
-# --------------------------------------------------------------------------- plan (pure)
-
-
-@dataclass(frozen=True)
-class Interface:
-    """One end of a lab link, as seen inside its node."""
-
-    name: str
-    link: int
-    ipv4: str
-    ipv6: str
-    peer: str
-    mtu: int | None = None
-    prefixlen4: int = 24
-    prefixlen6: int = 64
-
-
-@dataclass(frozen=True)
-class Node:
-    """A host or router of the lab: its namespace and addresses (left link first)."""
-
-    name: str
-    netns: str
-    ipv4: tuple[str, ...]
-    ipv6: tuple[str, ...]
-    interfaces: tuple[Interface, ...]
-    silent: bool = False
-
-    @property
-    def is_router(self) -> bool:
-        return self.name not in ("src", "dst")
-
-
-def netns_prefix(name: str) -> str:
-    """The namespace-name prefix shared by every node of lab ``name``."""
-    return f"nd-{name}-"
-
-
-def _link_ipv4(link: int, end: int) -> str:
-    return f"198.18.{link}.{end}"
-
-
-def _link_ipv6(link: int, end: int) -> str:
-    return f"2001:db8:{link:x}::{end}"
-
-
-def _validate(name: str, routers: int, silent_router: int | None, mtu: tuple[int, int] | None) -> None:
-    if not _NAME_RE.match(name):
-        raise UsageError(f"lab name {name!r}: use 1-24 letters, digits or '_'")
-    if not 0 <= routers <= MAX_ROUTERS:
-        raise UsageError(f"routers={routers}: must be 0..{MAX_ROUTERS}")
-    if silent_router is not None and not 1 <= silent_router <= routers:
-        raise UsageError(f"silent_router={silent_router}: must name a router 1..{routers}")
-    if mtu is not None:
-        link, size = mtu
-        if not 0 <= link <= routers:
-            raise UsageError(f"mtu link {link}: the links are 0..{routers}")
-        if not MIN_MTU <= size <= MAX_MTU:
-            raise UsageError(f"mtu {size}: must be {MIN_MTU}..{MAX_MTU} (IPv6 needs 1280)")
-
-
-def plan(
-    name: str,
-    routers: int = 4,
-    silent_router: int | None = None,
-    mtu: tuple[int, int] | None = None,
-) -> dict[str, Node]:
-    """The nodes of a lab, in chain order ``src, r1..rN, dst``. Pure."""
-    _validate(name, routers, silent_router, mtu)
-    names = ["src", *(f"r{i}" for i in range(1, routers + 1)), "dst"]
-    mtu_link, mtu_size = mtu if mtu is not None else (-1, None)
-    nodes: dict[str, Node] = {}
-    for k, node_name in enumerate(names):
-        ifaces: list[Interface] = []
-        if k > 0:  # left link k-1, we are its right end (.2)
-            link = k - 1
-            ifaces.append(
-                Interface(
-                    name="eth0",
-                    link=link,
-                    ipv4=_link_ipv4(link, 2),
-                    ipv6=_link_ipv6(link, 2),
-                    peer=names[k - 1],
-                    mtu=mtu_size if link == mtu_link else None,
-                )
-            )
-        if k < len(names) - 1:  # right link k, we are its left end (.1)
-            ifaces.append(
-                Interface(
-                    name="eth1" if k > 0 else "eth0",
-                    link=k,
-                    ipv4=_link_ipv4(k, 1),
-                    ipv6=_link_ipv6(k, 1),
-                    peer=names[k + 1],
-                    mtu=mtu_size if k == mtu_link else None,
-                )
-            )
-        nodes[node_name] = Node(
-            name=node_name,
-            netns=netns_prefix(name) + node_name,
-            ipv4=tuple(i.ipv4 for i in ifaces),
-            ipv6=tuple(i.ipv6 for i in ifaces),
-            interfaces=tuple(ifaces),
-            silent=silent_router is not None and node_name == f"r{silent_router}",
-        )
-    return nodes
-
-
-def _link_commands(nodes: Mapping[str, Node]) -> list[str]:
-    """``ip -batch`` lines (root namespace) creating every veth pair straight in its netns."""
-    chain = list(nodes.values())
-    lines = []
-    for left, right in zip(chain, chain[1:], strict=False):
-        lif, rif = left.interfaces[-1], right.interfaces[0]
-        lines.append(
-            f"link add {lif.name} netns {left.netns} type veth peer name {rif.name} "
-            f"netns {right.netns}"
-        )
-    return lines
-
-
-def _node_commands(nodes: Mapping[str, Node], node: Node) -> list[str]:
-    """``ip -n NS -batch`` lines configuring one node: links, addresses, routes."""
-    lines = ["link set lo up"]
-    for iface in node.interfaces:
-        if iface.mtu is not None:
-            lines.append(f"link set {iface.name} mtu {iface.mtu}")
-        lines.append(f"address add {iface.ipv4}/{iface.prefixlen4} dev {iface.name}")
-        lines.append(f"address add {iface.ipv6}/{iface.prefixlen6} dev {iface.name} nodad")
-        lines.append(f"link set {iface.name} up")
-    chain = list(nodes)
-    k = chain.index(node.name)
-    last = len(chain) - 1
-    if k < last:  # default toward dst via the right neighbour
-        right = nodes[chain[k + 1]].interfaces[0]
-        lines.append(f"route add default via {right.ipv4}")
-        lines.append(f"route add ::/0 via {right.ipv6}")
-    if k > 0:
-        left = nodes[chain[k - 1]].interfaces[-1]
-        if k == last:
-            lines.append(f"route add default via {left.ipv4}")
-            lines.append(f"route add ::/0 via {left.ipv6}")
-        else:  # links 0..k-2 lie behind the left neighbour
-            for link in range(k - 1):
-                lines.append(f"route add 198.18.{link}.0/24 via {left.ipv4}")
-                lines.append(f"route add {_link_ipv6(link, 0)}/64 via {left.ipv6}")
-    if node.silent:
-        # Locally generated ICMP (errors and echo replies) is routed into a
-        # blackhole; forwarded ICMP comes in on eth0/eth1, not lo, and passes.
-        # The IPv6 rule needs `ip -6` (a batch line cannot carry it).
-        lines.append(f"rule add ipproto icmp iif lo table {SILENT_TABLE}")
-        lines.append(f"route add blackhole default table {SILENT_TABLE}")
-        lines.append(f"route add blackhole ::/0 table {SILENT_TABLE}")
-    return lines
-
-
-def _sysctls(node: Node) -> dict[str, str]:
-    """Per-namespace sysctls: forwarding on routers only, no ICMP rate limits, no DAD."""
-    forward = "1" if node.is_router else "0"
-    return {
-        # IPv4 conf is inherited from the root namespace: pin everything we rely on.
-        "net/ipv4/ip_forward": forward,
-        "net/ipv4/conf/all/rp_filter": "0",
-        "net/ipv4/conf/default/rp_filter": "0",
-        "net/ipv6/conf/all/forwarding": forward,
-        "net/ipv6/conf/default/accept_dad": "0",
-        "net/ipv6/conf/default/router_solicitations": "0",
-        "net/ipv4/icmp_ratelimit": "0",
-        "net/ipv6/icmp/ratelimit": "0",
-        "net/ipv4/ping_group_range": "0 2147483647",
-    }
 
 
 # --------------------------------------------------------------------------- runners
@@ -248,15 +73,22 @@ def _one_line(text: str) -> str:
 
 
 def run_ip(
-    args: Sequence[str], *, netns: str | None = None, batch: Sequence[str] | None = None
+    args: Sequence[str],
+    *,
+    netns: str | None = None,
+    batch: Sequence[str] | None = None,
+    force: bool = False,
 ) -> str:
     """Run ``ip [-n NETNS] ARGS`` (or ``ip -batch -`` fed ``batch``); return stdout.
 
+    ``force`` makes a batch go on past a failing line (it still fails at the end).
     Raises LabError naming the command (and the failing batch line) with ip's stderr.
     """
     argv = ["ip"]
     if netns is not None:
         argv += ["-n", netns]
+    if force:
+        argv.append("-force")
     argv += ["-batch", "-"] if batch is not None else list(args)
     text = "\n".join(batch) + "\n" if batch is not None else None
     try:
@@ -317,7 +149,10 @@ def in_netns(netns: str) -> Iterator[None]:
             try:
                 yield
             finally:
-                _setns(original)
+                try:
+                    _setns(original)
+                except OSError as exc:  # the thread is stranded in netns: say so loudly
+                    raise LabError(f"cannot return from netns {netns!r}: {exc.strerror}") from exc
         finally:
             os.close(original)
     finally:
@@ -333,15 +168,25 @@ def _write_sysctls(values: Mapping[str, str]) -> None:
             raise LabError(f"sysctl {key.replace('/', '.')}={value}: {exc.strerror}") from None
 
 
-def _pending_ipv6(expected: Sequence[str]) -> list[str]:
-    """Of ``expected`` addresses, those not yet present and usable in this thread's netns."""
-    ready = set()
+def _not_ready(node: Node) -> list[str]:
+    """What of ``node`` is not usable yet, read in this thread's netns.
+
+    An interface is up (carrier, qdisc attached) once the kernel has given it its
+    IPv6 link-local address; a global address is usable once it is not tentative.
+    """
+    usable: set[int] = set()
+    linklocal: set[str] = set()
     with open("/proc/thread-self/net/if_inet6") as f:
         for line in f:
-            hexaddr, _idx, _plen, _scope, flags, _dev = line.split()
-            if not int(flags, 16) & _IFA_F_TENTATIVE:
-                ready.add(int(hexaddr, 16))
-    return [a for a in expected if int(ipaddress.IPv6Address(a)) not in ready]
+            hexaddr, _index, _plen, scope, flags, dev = line.split()
+            if int(flags, 16) & _IFA_F_TENTATIVE:
+                continue
+            usable.add(int(hexaddr, 16))
+            if int(scope, 16) == _IFA_SCOPE_LINK:
+                linklocal.add(dev)
+    pending = [f"{i.name} has no carrier" for i in node.interfaces if i.name not in linklocal]
+    pending += [a for a in node.ipv6 if int(ipaddress.IPv6Address(a)) not in usable]
+    return pending
 
 
 def _require_root() -> None:
@@ -356,7 +201,20 @@ def _existing(name: str) -> list[str]:
         entries = os.listdir(NETNS_DIR)
     except FileNotFoundError:
         return []
-    return sorted(e for e in entries if e.startswith(prefix) and _NODE_RE.match(e[len(prefix) :]))
+    return sorted(e for e in entries if e.startswith(prefix) and NODE_RE.match(e[len(prefix) :]))
+
+
+def node_netns(name: str, node: str) -> str:
+    """The namespace of ``node`` in the running lab ``name``; LabError if there is none."""
+    check_name(name)
+    netns = netns_prefix(name) + node
+    existing = _existing(name)
+    if netns not in existing:
+        if not existing:
+            raise LabError(f"no lab {name!r}: run `netdiag lab up --name {name}`")
+        nodes = ", ".join(ns[len(netns_prefix(name)) :] for ns in _sorted_chain(existing, name))
+        raise UsageError(f"no node {node!r} in lab {name!r} (nodes: {nodes})")
+    return netns
 
 
 # --------------------------------------------------------------------------- the lab
@@ -428,15 +286,14 @@ class Lab:
         run_ip((), batch=[f"netns add {n.netns}" for n in nodes])
         for node in nodes:
             with in_netns(node.netns):
-                _write_sysctls(_sysctls(node))
-        run_ip((), batch=_link_commands(self.nodes))
+                _write_sysctls(sysctls(node))
+        run_ip((), batch=link_commands(self.nodes))
         procs = [
-            (n, subprocess.Popen(["ip", "-n", n.netns, "-batch", "-"], **_PIPES))
-            for n in nodes
+            (n, subprocess.Popen(["ip", "-n", n.netns, "-batch", "-"], **_PIPES)) for n in nodes
         ]
         failures = []
         for node, proc in procs:
-            lines = _node_commands(self.nodes, node)
+            lines = node_commands(self.nodes, node)
             try:
                 _out, err = proc.communicate("\n".join(lines) + "\n", timeout=30)
             except subprocess.TimeoutExpired:
@@ -444,7 +301,9 @@ class Lab:
                 proc.communicate()
                 err = "timed out"
             if proc.returncode != 0:
-                failures.append(_describe_failure(proc.args, lines, err))
+                failures.append(
+                    _describe_failure(["ip", "-n", node.netns, "-batch", "-"], lines, err)
+                )
         if failures:
             raise LabError(failures[0])
         for node in nodes:
@@ -454,16 +313,17 @@ class Lab:
         self._wait_ready(nodes)
 
     def _wait_ready(self, nodes: Sequence[Node]) -> None:
-        """Wait (bounded) until every IPv6 address is usable, i.e. links have carrier."""
+        """Wait (bounded in time) until every link has carrier and every address is usable."""
         deadline = time.monotonic() + READY_TIMEOUT
         for node in nodes:
             while True:
                 with in_netns(node.netns):
-                    pending = _pending_ipv6(node.ipv6)
+                    pending = _not_ready(node)
                 if not pending:
                     break
                 if time.monotonic() > deadline:
-                    raise LabError(f"{node.name}: addresses {', '.join(pending)} still tentative")
+                    raise LabError(f"{node.netns} not ready after {READY_TIMEOUT} s: "
+                                   + ", ".join(pending))  # fmt: skip
                 time.sleep(0.005)
 
     def down(self) -> None:
@@ -480,15 +340,14 @@ class Lab:
     @staticmethod
     def down_name(name: str) -> list[str]:
         """Remove every namespace of lab ``name`` (also from a crashed run); return them."""
-        if not _NAME_RE.match(name):
-            raise UsageError(f"lab name {name!r}: use 1-24 letters, digits or '_'")
+        check_name(name)
         _require_root()
         found = _existing(name)
         if found:
             try:
-                run_ip((), batch=[f"netns del {ns}" for ns in found])
+                run_ip((), batch=[f"netns del {ns}" for ns in found], force=True)
             except LabError:
-                if _existing(name):  # a concurrent down may have won the race
+                if _existing(name):  # else a concurrent down won the race: fine
                     raise
         return found
 
@@ -528,7 +387,9 @@ class Lab:
         """Expected traceroute hops from src to dst: each router's left address, then
         dst's. A silent router's hop is None (traceroute prints ``*``)."""
         return [
-            None if n.silent else self.addr(n, family) for n in self.nodes.values() if n.name != "src"
+            None if n.silent else self.addr(n, family)
+            for n in self.nodes.values()
+            if n.name != "src"
         ]
 
     def exec(

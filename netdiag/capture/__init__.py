@@ -5,5 +5,4 @@ from netdiag.capture.pcap import PcapWriter
 from netdiag.capture.pcapng import PcapNgWriter
 from netdiag.capture.record import Record
 
-__all__ = ["Record", "CaptureReader", "read_capture", "open_writer", "PcapWriter",
-           "PcapNgWriter"]
+__all__ = ["Record", "CaptureReader", "read_capture", "open_writer", "PcapWriter", "PcapNgWriter"]

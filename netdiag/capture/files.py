@@ -19,8 +19,7 @@ from netdiag.capture.pcapng import SHB_TYPE, PcapNgReader, PcapNgWriter
 from netdiag.capture.record import Input, Record
 from netdiag.errors import CaptureError
 
-__all__ = ["CaptureReader", "read_capture", "open_writer", "PcapWriter", "PcapNgWriter",
-           "Record"]
+__all__ = ["CaptureReader", "read_capture", "open_writer", "PcapWriter", "PcapNgWriter", "Record"]
 
 
 class CaptureReader:
@@ -86,9 +85,14 @@ def read_capture(source: str | os.PathLike[str] | BinaryIO) -> CaptureReader:
     return CaptureReader(source)
 
 
-def open_writer(path: str | os.PathLike[str] | BinaryIO, linktype: int = 1, *,
-                pcapng: bool | None = None, snaplen: int = 262144,
-                nanosecond: bool = False) -> PcapWriter | PcapNgWriter:
+def open_writer(
+    path: str | os.PathLike[str] | BinaryIO,
+    linktype: int = 1,
+    *,
+    pcapng: bool | None = None,
+    snaplen: int = 262144,
+    nanosecond: bool = False,
+) -> PcapWriter | PcapNgWriter:
     """A writer for ``path``: pcapng when ``pcapng`` says so or, when it is None, when the
     name ends in ``.pcapng``; classic pcap otherwise."""
     if pcapng is None:

@@ -22,8 +22,14 @@ from typing import BinaryIO
 from netdiag.capture.record import MAX_RECORD, Input, Record
 from netdiag.errors import CaptureError, DamagedCaptureError, UsageError
 
-__all__ = ["PcapWriter", "PcapReader", "MAGIC_USEC", "MAGIC_NSEC", "MAGIC_KUZNETZOV",
-           "FILE_HEADER_LEN"]
+__all__ = [
+    "PcapWriter",
+    "PcapReader",
+    "MAGIC_USEC",
+    "MAGIC_NSEC",
+    "MAGIC_KUZNETZOV",
+    "FILE_HEADER_LEN",
+]
 
 MAGIC_USEC = 0xA1B2C3D4
 MAGIC_NSEC = 0xA1B23C4D
@@ -40,8 +46,11 @@ _MAGICS = {MAGIC_USEC: (False, 16), MAGIC_NSEC: (True, 16), MAGIC_KUZNETZOV: (Fa
 
 def byte_order(magic: bytes) -> tuple[str, bool, int] | None:
     """(struct byte order, nanoseconds?, record header length) for a pcap magic, else None."""
-    for order, fmt in (("<", "little"), (">", "big")):
-        m = _MAGICS.get(int.from_bytes(magic, fmt))
+    for order, value in (
+        ("<", int.from_bytes(magic, "little")),
+        (">", int.from_bytes(magic, "big")),
+    ):
+        m = _MAGICS.get(value)
         if m is not None:
             return order, m[0], m[1]
     return None
@@ -61,9 +70,11 @@ class PcapReader:
         got = inp.ensure(FILE_HEADER_LEN)
         if got < FILE_HEADER_LEN:
             raise DamagedCaptureError(
-                inp.name, 0, 0, f"truncated pcap file header ({got} of {FILE_HEADER_LEN} bytes)")
-        (_m, self.version_major, self.version_minor, self.thiszone, _sigfigs, self.snaplen,
-         lt) = _FILE[order].unpack_from(inp.buf, inp.pos)
+                inp.name, 0, 0, f"truncated pcap file header ({got} of {FILE_HEADER_LEN} bytes)"
+            )
+        (_m, self.version_major, self.version_minor, self.thiszone, _sigfigs, self.snaplen, lt) = (
+            _FILE[order].unpack_from(inp.buf, inp.pos)
+        )
         inp.pos += FILE_HEADER_LEN
         self.linktypes = [lt & _LINKTYPE_MASK]
         self.fcs_bits = lt >> 16
@@ -88,12 +99,14 @@ class PcapReader:
                     if avail == 0:
                         return
                     raise DamagedCaptureError(
-                        name, inp.offset, n, f"truncated record header ({avail} of {hl} bytes)")
+                        name, inp.offset, n, f"truncated record header ({avail} of {hl} bytes)"
+                    )
             sec, frac, caplen, wirelen = unpack(buf, pos)
             if caplen > MAX_RECORD:
                 inp.pos = pos
-                raise DamagedCaptureError(name, inp.offset, n,
-                                          f"impossible captured length {caplen}")
+                raise DamagedCaptureError(
+                    name, inp.offset, n, f"impossible captured length {caplen}"
+                )
             start = pos + hl
             stop = start + caplen
             if stop > size:
@@ -102,7 +115,8 @@ class PcapReader:
                 buf, pos, size = inp.buf, inp.pos, len(inp.buf)
                 if avail < caplen:
                     raise DamagedCaptureError(
-                        name, inp.offset, n, f"truncated record data ({avail} of {caplen} bytes)")
+                        name, inp.offset, n, f"truncated record data ({avail} of {caplen} bytes)"
+                    )
                 start = pos + hl
                 stop = start + caplen
             yield Record(sec * 1_000_000_000 + frac * mul, buf[start:stop], linktype, wirelen)
@@ -115,7 +129,7 @@ def open_dest(dest: str | os.PathLike[str] | BinaryIO) -> tuple[BinaryIO, bool, 
     if isinstance(dest, str | os.PathLike):
         name = os.fspath(dest)
         try:
-            return open(dest, "wb"), True, name  # noqa: SIM115 - closed by the writer
+            return open(dest, "wb"), True, name  # closed by the writer
         except OSError as e:
             raise CaptureError(f"{name}: {e.strerror or e}") from None
     return dest, False, str(getattr(dest, "name", "<stream>"))
@@ -128,8 +142,13 @@ class PcapWriter:
     writer stopped between two writes (Ctrl-C) and then closed leaves a valid file.
     """
 
-    def __init__(self, dest: str | os.PathLike[str] | BinaryIO, linktype: int = 1,
-                 snaplen: int = 262144, nanosecond: bool = False) -> None:
+    def __init__(
+        self,
+        dest: str | os.PathLike[str] | BinaryIO,
+        linktype: int = 1,
+        snaplen: int = 262144,
+        nanosecond: bool = False,
+    ) -> None:
         if not 0 <= linktype <= _MAX_U32 or not 0 < snaplen <= _MAX_U32:
             raise UsageError(f"bad pcap linktype {linktype} or snaplen {snaplen}")
         self._f, self._own, self.name = open_dest(dest)

@@ -48,8 +48,13 @@ OPT_IF_NAME = 2
 OPT_IF_TSRESOL = 9
 OPT_IF_TSOFFSET = 14
 
-_BLOCK_NAMES = {SHB_TYPE: "section header", IDB_TYPE: "interface description",
-                PB_TYPE: "packet", SPB_TYPE: "simple packet", EPB_TYPE: "enhanced packet"}
+_BLOCK_NAMES = {
+    SHB_TYPE: "section header",
+    IDB_TYPE: "interface description",
+    PB_TYPE: "packet",
+    SPB_TYPE: "simple packet",
+    EPB_TYPE: "enhanced packet",
+}
 _MIN_LEN = {SHB_TYPE: 28, IDB_TYPE: 20, PB_TYPE: 32, SPB_TYPE: 16, EPB_TYPE: 32}
 
 
@@ -76,8 +81,9 @@ def _block_name(btype: int) -> str:
 class _Interface:
     __slots__ = ("linktype", "snaplen", "mul", "div", "offset_ns", "number")
 
-    def __init__(self, linktype: int, snaplen: int, tsresol: int, offset_s: int,
-                 number: int) -> None:
+    def __init__(
+        self, linktype: int, snaplen: int, tsresol: int, offset_s: int, number: int
+    ) -> None:
         self.linktype = linktype
         self.snaplen = snaplen
         exp = tsresol & 0x7F
@@ -107,10 +113,12 @@ class PcapNgReader:
         self._n = 0
         got = inp.ensure(12)
         b = inp.buf[inp.pos : inp.pos + 12]
-        if got < 12 or int.from_bytes(b[8:12], "little") not in (
-                BYTE_ORDER_MAGIC, 0x4D3C2B1A):
-            reason = (f"truncated section header block ({got} of 12 bytes)" if got < 12 else
-                      f"bad byte-order magic 0x{b[8:12].hex()}")
+        if got < 12 or int.from_bytes(b[8:12], "little") not in (BYTE_ORDER_MAGIC, 0x4D3C2B1A):
+            reason = (
+                f"truncated section header block ({got} of 12 bytes)"
+                if got < 12
+                else f"bad byte-order magic 0x{b[8:12].hex()}"
+            )
             raise DamagedCaptureError(inp.name, 0, 0, reason)
         self._block()  # the first section header: errors here are the file's, raised now
         try:
@@ -173,8 +181,10 @@ class PcapNgReader:
             else:
                 ifn, _drops, hi, lo, caplen, wirelen = s["pb"].unpack_from(buf, pos + 8)
             if ifn >= len(self._ifaces):
-                raise self._damaged(f"{name} block on interface {ifn}, but the section "
-                                    f"has {len(self._ifaces)} interfaces")
+                raise self._damaged(
+                    f"{name} block on interface {ifn}, but the section "
+                    f"has {len(self._ifaces)} interfaces"
+                )
             if 32 + caplen > blen:
                 raise self._damaged(f"captured length {caplen} does not fit a {blen}-byte block")
             i = self._ifaces[ifn]
@@ -220,14 +230,45 @@ class PcapNgReader:
         self.snaplens.append(snaplen)
 
     def records(self) -> Iterator[Record]:
-        block = self._block
+        inp = self._inp
         while True:
+            # Fast path (hot): a run of well-formed EPBs inside the buffer, all checks
+            # of _block() inlined; anything else goes through _block().
+            s = _S[self._order]
+            hdr, epb, u32 = s["hdr"].unpack_from, s["epb"].unpack_from, s["u32"].unpack_from
+            ifaces = self._ifaces
+            nif = len(ifaces)
+            buf = inp.buf
+            pos = inp.pos
+            size = len(buf)
+            n = self._n
+            while pos + 32 <= size:
+                btype, blen = hdr(buf, pos)
+                end = pos + blen
+                if btype != EPB_TYPE or end > size or blen & 3 or blen < 32:
+                    break
+                ifn, hi, lo, caplen, wirelen = epb(buf, pos + 8)
+                if ifn >= nif or 32 + caplen > blen or u32(buf, end - 4)[0] != blen:
+                    break
+                i = ifaces[ifn]
+                rec = Record(
+                    ((hi << 32) | lo) * i.mul // i.div + i.offset_ns,
+                    buf[pos + 28 : pos + 28 + caplen],
+                    i.linktype,
+                    wirelen,
+                    i.number,
+                )
+                pos = end
+                n += 1
+                yield rec
+            inp.pos = pos
+            self._n = n
             try:
-                rec = block()
+                rec2 = self._block()
             except EOFError:
                 return
-            if rec is not None:
-                yield rec
+            if rec2 is not None:
+                yield rec2
 
 
 def _option(code: int, value: bytes) -> bytes:
@@ -251,16 +292,28 @@ class PcapNgWriter:
     a single call, so a writer stopped between two writes and closed leaves a valid file.
     """
 
-    def __init__(self, dest: str | os.PathLike[str] | BinaryIO, linktype: int | None = 1, *,
-                 snaplen: int = 262144, tsresol_exp10: int = 9, hardware: str | None = None,
-                 os_name: str | None = None, userappl: str | None = "netdiag",
-                 comment: str | None = None) -> None:
+    def __init__(
+        self,
+        dest: str | os.PathLike[str] | BinaryIO,
+        linktype: int | None = 1,
+        *,
+        snaplen: int = 262144,
+        tsresol_exp10: int = 9,
+        hardware: str | None = None,
+        os_name: str | None = None,
+        userappl: str | None = "netdiag",
+        comment: str | None = None,
+    ) -> None:
         self._f, self._own, self.name = open_dest(dest)
         self._ifaces: list[tuple[int, int, int]] = []  # linktype, snaplen, exponent
         self.count = 0
         opts = b""
-        for code, text in ((OPT_COMMENT, comment), (OPT_SHB_HARDWARE, hardware),
-                           (OPT_SHB_OS, os_name), (OPT_SHB_USERAPPL, userappl)):
+        for code, text in (
+            (OPT_COMMENT, comment),
+            (OPT_SHB_HARDWARE, hardware),
+            (OPT_SHB_OS, os_name),
+            (OPT_SHB_USERAPPL, userappl),
+        ):
             if text is not None:
                 opts += _option(code, text.encode())
         if opts:
@@ -277,8 +330,9 @@ class PcapNgWriter:
         except ValueError as e:  # write to a closed file
             raise UsageError(f"{self.name}: {e}") from None
 
-    def add_interface(self, linktype: int, name: str | None = None, snaplen: int = 262144,
-                      tsresol_exp10: int = 9) -> int:
+    def add_interface(
+        self, linktype: int, name: str | None = None, snaplen: int = 262144, tsresol_exp10: int = 9
+    ) -> int:
         """Describe an interface; returns its number for ``write``. Timestamps are
         stored in units of 10^-tsresol_exp10 seconds (9: nanoseconds, exact)."""
         if not 0 <= linktype <= 0xFFFF or not 0 <= snaplen <= 0xFFFFFFFF:
@@ -296,12 +350,14 @@ class PcapNgWriter:
         self._ifaces.append((linktype, snaplen, tsresol_exp10))
         return len(self._ifaces) - 1
 
-    def write(self, data: bytes, ts_ns: int, interface: int = 0,
-              wirelen: int | None = None) -> None:
+    def write(
+        self, data: bytes, ts_ns: int, interface: int = 0, wirelen: int | None = None
+    ) -> None:
         """Append one Enhanced Packet Block; ``data`` is cut to the interface's snaplen."""
         if not 0 <= interface < len(self._ifaces):
-            raise UsageError(f"pcapng interface {interface} was not added "
-                             f"({len(self._ifaces)} interfaces)")
+            raise UsageError(
+                f"pcapng interface {interface} was not added ({len(self._ifaces)} interfaces)"
+            )
         _lt, snaplen, exp = self._ifaces[interface]
         caplen = min(len(data), snaplen) if snaplen else len(data)
         if wirelen is None:
@@ -313,9 +369,12 @@ class PcapNgWriter:
             raise UsageError(f"timestamp {ts_ns} ns does not fit a pcapng block")
         pad = -caplen % 4
         n = 32 + caplen + pad
-        self._write(_EPB.pack(EPB_TYPE, n, interface, units >> 32, units & 0xFFFFFFFF, caplen,
-                              wirelen) + bytes(data[:caplen]) + b"\x00" * pad
-                    + _U32.pack(n))
+        self._write(
+            _EPB.pack(EPB_TYPE, n, interface, units >> 32, units & 0xFFFFFFFF, caplen, wirelen)
+            + bytes(data[:caplen])
+            + b"\x00" * pad
+            + _U32.pack(n)
+        )
         self.count += 1
 
     def flush(self) -> None:

@@ -67,7 +67,7 @@ class Input:
         f: BinaryIO
         if isinstance(source, str | os.PathLike):
             try:
-                f = open(source, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+                f = open(source, "rb", buffering=0)  # closed by close()
             except OSError as e:
                 raise CaptureError(f"{self.name}: {e.strerror or e}") from None
             self._own = True

@@ -1,0 +1,99 @@
+"""The ``netdiag`` command line: parse, dispatch, map errors to exit statuses.
+
+Each subcommand is one ``_add_<name>(subparsers)`` function that declares its
+arguments and sets ``func`` (a function ``(args) -> int``, which may live in
+any module and is imported when the command runs), listed in ``_subcommands()``.
+
+Errors: a ``NetdiagError`` becomes one line ``netdiag: <message>`` on stderr
+and its ``exit_status`` (2 for usage errors and unreadable or foreign files; 1
+for a damaged capture, after printing what was read). Ctrl-C exits 130 and a
+closed pipe (``| head``) exits 0, both silently. No input gives a traceback:
+anything unexpected is one ``netdiag: internal error: ...`` line, status 70.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from netdiag.errors import NetdiagError, UsageError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors become a ``UsageError`` (one line, exit 2) instead of usage + exit."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix("netdiag").strip()
+        raise UsageError(f"{where}: {message}" if where else message)
+
+
+# -- dispatch ---------------------------------------------------------------------------
+
+
+#: One entry per subcommand; each adds its parser and sets ``func``.
+def _subcommands() -> tuple[Callable[[Any], Any], ...]:
+    from netdiag import labcli, pingcli, readcli
+
+    return (readcli.add_parser, pingcli.add_parser, labcli.add_parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from netdiag import __version__
+
+    parser = _Parser(prog="netdiag", description="Network diagnostics and packet inspection.")
+    parser.add_argument("--version", action="version", version=f"netdiag {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for add in _subcommands():
+        add(sub)
+    return parser
+
+
+def _complain(e: object) -> None:
+    msg = " ".join(str(e).split()) or type(e).__name__
+    sys.stderr.write(f"netdiag: {msg}\n")
+    sys.stderr.flush()
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the final flush cannot complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        status: int = args.func(args)
+        sys.stdout.flush()
+        return status
+    except SystemExit as e:  # --help, --version
+        return e.code if isinstance(e.code, int) else 0
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
+    except NetdiagError as e:
+        _complain(e)
+        return e.exit_status
+    except Exception as e:  # a bug: still one line, never a traceback
+        _complain(f"internal error: {type(e).__name__}: {e}")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Fixtures of the renderer tests: the sample frames written to a pcap, and local time = UTC."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from render_samples import SAMPLES, write_capture
+
+
+@pytest.fixture(scope="session")
+def sample_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Ethernet samples in one classic pcap file (tcpdump reads it too)."""
+    eth = [s for s in SAMPLES if s[1] == 1]
+    return write_capture(tmp_path_factory.mktemp("render") / "samples.pcap", eth)
+
+
+@pytest.fixture
+def utc() -> Iterator[None]:
+    """Local time is UTC for the test (timestamps are printed in local time)."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
