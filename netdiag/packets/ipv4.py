@@ -63,6 +63,7 @@ class IPv4:
     total_length: int
     frag: int
     protocol: int
+    proto: int  # alias of ``protocol``, bound below the class
     end: int
     truncated: bool
     name = "ipv4"
@@ -126,10 +127,6 @@ class IPv4:
         return bytes(self._buf[o : o + 4])
 
     # Names shared with IPv6 and the issues' JSON.
-    @property
-    def proto(self) -> int:
-        return self.protocol
-
     @property
     def hop_limit(self) -> int:
         return self.ttl
@@ -236,6 +233,10 @@ class IPv4:
             d["truncated"] = True
         return d
 
+
+
+# ``proto`` (the issues' JSON name) reads the same slot as ``protocol``, at no cost.
+setattr(IPv4, "proto", IPv4.__dict__["protocol"])  # noqa: B010
 
 def build(
     src: str | bytes,

@@ -59,6 +59,7 @@ class IPv6:
     end: int
     truncated: bool
     protocol: int
+    proto: int  # alias of ``protocol``, bound below the class
     payload_offset: int
     name = "ipv6"
     version = 6
@@ -152,10 +153,6 @@ class IPv6:
         return bytes(self._buf[o : o + 16])
 
     @property
-    def proto(self) -> int:
-        return self.protocol
-
-    @property
     def nh(self) -> int:
         return self.next_header
 
@@ -242,6 +239,10 @@ class IPv6:
             d["truncated"] = True
         return d
 
+
+
+# ``proto`` (the issues' JSON name) reads the same slot as ``protocol``, at no cost.
+setattr(IPv6, "proto", IPv6.__dict__["protocol"])  # noqa: B010
 
 def _tlv_options(b: bytes, p: int, stop: int) -> list[dict[str, Any]]:
     """Hop-by-hop / destination options (RFC 8200 §4.2); Pad1 is a lone zero byte."""

@@ -193,7 +193,13 @@ def _ipv4(p: Packet, b: bytes, off: int, end: int, quoted: bool) -> None:
             p.ipv4 = ip
     if ip.frag & 0x1FFF:  # not the first fragment: no transport header here
         return
-    _transport(p, b, off + ip.header_len, ip.end, ip.protocol, ip, quoted)
+    proto = ip.protocol
+    if proto == 6:  # the common cases without a call
+        p.tcp = TCP(b, off + ip.header_len, ip.end, ip, quoted)
+    elif proto == 17:
+        p.udp = UDP(b, off + ip.header_len, ip.end, ip, quoted)
+    else:
+        _transport(p, b, off + ip.header_len, ip.end, proto, ip, quoted)
 
 
 def _ipv6(p: Packet, b: bytes, off: int, end: int, quoted: bool) -> None:
