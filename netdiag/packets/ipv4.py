@@ -234,9 +234,9 @@ class IPv4:
         return d
 
 
-
 # ``proto`` (the issues' JSON name) reads the same slot as ``protocol``, at no cost.
 setattr(IPv4, "proto", IPv4.__dict__["protocol"])  # noqa: B010
+
 
 def build(
     src: str | bytes,

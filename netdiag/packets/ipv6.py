@@ -240,9 +240,9 @@ class IPv6:
         return d
 
 
-
 # ``proto`` (the issues' JSON name) reads the same slot as ``protocol``, at no cost.
 setattr(IPv6, "proto", IPv6.__dict__["protocol"])  # noqa: B010
+
 
 def _tlv_options(b: bytes, p: int, stop: int) -> list[dict[str, Any]]:
     """Hop-by-hop / destination options (RFC 8200 §4.2); Pad1 is a lone zero byte."""
