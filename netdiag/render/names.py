@@ -9,8 +9,10 @@ renderers never spell a protocol name themselves.
 
 from __future__ import annotations
 
+from netdiag.packets.icmpv6 import TYPE_NAMES as ICMPV6_TYPE_NAMES
 from netdiag.packets.linklayer import PACKET_TYPES
 from netdiag.packets.numbers import ETHERTYPE_NAMES, IPPROTO_NAMES, LinkType
+from netdiag.packets.tcp import OPTION_NAMES as TCP_OPTION_NAMES_
 
 __all__ = [
     "ethertype_text",
@@ -82,34 +84,6 @@ ICMP6_UNREACH = {
     5: "unreachable source address failed policy",
     6: "unreachable reject route",
 }
-ICMP6_TYPES = {
-    1: "destination unreachable",
-    2: "packet too big",
-    3: "time exceeded",
-    4: "parameter problem",
-    128: "echo request",
-    129: "echo reply",
-    130: "multicast listener query",
-    131: "multicast listener report",
-    132: "multicast listener done",
-    133: "router solicitation",
-    134: "router advertisement",
-    135: "neighbor solicitation",
-    136: "neighbor advertisement",
-    137: "redirect",
-    143: "multicast listener report v2",
-}
+ICMP6_TYPES = ICMPV6_TYPE_NAMES  # defined once, with the codec
 
-TCP_OPTION_NAMES = {
-    0: "eol",
-    1: "nop",
-    2: "mss",
-    3: "wscale",
-    4: "sackOK",
-    5: "sack",
-    8: "TS",
-    19: "md5",
-    29: "tcp-ao",
-    30: "mptcp",
-    34: "tfo",
-}
+TCP_OPTION_NAMES = TCP_OPTION_NAMES_  # defined once, with the codec
