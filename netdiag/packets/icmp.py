@@ -18,9 +18,9 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from netdiag.errors import TruncatedError
 from netdiag.packets.checksum import internet_checksum, verify
-from netdiag.packets.icmpext import ORIGINAL_DATAGRAM_MIN, Extensions, split_quote
+from netdiag.packets.icmpbase import HEADER_LEN, ICMPBase
+from netdiag.packets.icmpext import ORIGINAL_DATAGRAM_MIN
 
 __all__ = [
     "ICMP",
@@ -33,8 +33,7 @@ __all__ = [
     "build_error",
 ]
 
-_S = struct.Struct("!BBHI")
-HEADER_LEN = _S.size  # 8
+_S = struct.Struct("!BBHI")  # type, code, checksum, rest (see icmpbase)
 _ECHO = struct.Struct("!BBHHH")
 
 ERROR_TYPES = frozenset((3, 4, 5, 11, 12))
@@ -80,55 +79,12 @@ TIMXCEED_NAMES = {0: "in-transit", 1: "reassembly"}
 REDIRECT_NAMES = {0: "net", 1: "host", 2: "tos net", 3: "tos host"}
 
 
-class ICMP:
-    __slots__ = (
-        "_buf",
-        "_ip",
-        "offset",
-        "end",
-        "type",
-        "code",
-        "checksum",
-        "rest",
-        "quoted",
-        "quoted_span",
-        "extensions",
-        "ext_error",
-    )
-    _buf: bytes
-    offset: int
-    end: int
-    type: int
-    code: int
-    checksum: int
-    rest: int
+class ICMP(ICMPBase):
+    __slots__ = ()
     name = "icmp"
-    header_len = HEADER_LEN
-    partial = False
 
-    def __init__(
-        self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False
-    ) -> None:
-        got = end - off
-        if got < HEADER_LEN:
-            raise TruncatedError("icmp", off, HEADER_LEN, got)
-        self.type, self.code, self.checksum, self.rest = _S.unpack_from(buf, off)
-        self._buf = buf
-        self._ip = ip
-        self.offset = off
-        self.end = end
-        self.quoted: Any = None
-        self.quoted_span: tuple[int, int] | None = None
-        self.extensions: Extensions | None = None
-        self.ext_error: str | None = None
-        if self.type in ERROR_TYPES and not quoted:
-            self._find_quote_and_extensions()
-
-    def _find_quote_and_extensions(self) -> None:
-        words = (self.rest >> 16) & 0xFF if self.type in _RFC4884_TYPES else 0
-        self.quoted_span, self.extensions, self.ext_error = split_quote(
-            self._buf, self.offset + HEADER_LEN, self.end, 4 * words, True
-        )
+    def _rfc4884(self) -> tuple[int, bool]:
+        return 4 * self.length, True
 
     @property
     def id(self) -> int | None:
@@ -161,14 +117,6 @@ class ICMP:
     @property
     def is_error(self) -> bool:
         return self.type in ERROR_TYPES
-
-    @property
-    def payload_offset(self) -> int:
-        return self.offset + HEADER_LEN
-
-    @property
-    def payload_length(self) -> int:
-        return self.end - self.offset - HEADER_LEN
 
     @property
     def checksum_ok(self) -> bool | None:
@@ -210,15 +158,7 @@ class ICMP:
             d["pointer"] = self.pointer
         if self.type in _RFC4884_TYPES:
             d["length"] = self.length
-        if self.quoted is not None:
-            d["quoted"] = self.quoted.layer_fields()
-            if self.quoted.error is not None:
-                d["quoted_error"] = str(self.quoted.error)
-        if self.extensions is not None:
-            d["extensions"] = self.extensions.fields()
-        if self.ext_error is not None:
-            d["ext_error"] = self.ext_error
-        return d
+        return self._quote_fields(d)
 
 
 def build(icmp_type: int, code: int, rest: int = 0, body: bytes = b"") -> bytes:

@@ -21,12 +21,11 @@ from typing import Any
 from netdiag.errors import DecodeError, MalformedError, TruncatedError
 from netdiag.packets.addr import ip6_text, ip_bytes, mac_text
 from netdiag.packets.checksum import internet_checksum, pseudo_header_sum, transport_checksum_ok
-from netdiag.packets.icmpext import Extensions, split_quote
+from netdiag.packets.icmpbase import HEADER_LEN, ICMPBase
 
 __all__ = ["ICMPv6", "HEADER_LEN", "TYPE_NAMES", "NDOption", "build", "build_echo"]
 
-_S = struct.Struct("!BBHI")
-HEADER_LEN = _S.size  # 8
+_S = struct.Struct("!BBHI")  # type, code, checksum, rest (see icmpbase)
 _RA = struct.Struct("!BBHII")
 _PREFIX = struct.Struct("!BBII4x16s")
 
@@ -81,56 +80,12 @@ class NDOption:
         }
 
 
-class ICMPv6:
-    __slots__ = (
-        "_buf",
-        "_ip",
-        "offset",
-        "end",
-        "type",
-        "code",
-        "checksum",
-        "rest",
-        "quoted",
-        "quoted_span",
-        "extensions",
-        "ext_error",
-    )
-    _buf: bytes
-    offset: int
-    end: int
-    type: int
-    code: int
-    checksum: int
-    rest: int
+class ICMPv6(ICMPBase):
+    __slots__ = ()
     name = "icmpv6"
-    header_len = HEADER_LEN
-    partial = False
 
-    def __init__(
-        self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False
-    ) -> None:
-        got = end - off
-        if got < HEADER_LEN:
-            raise TruncatedError("icmpv6", off, HEADER_LEN, got)
-        self.type, self.code, self.checksum, self.rest = _S.unpack_from(buf, off)
-        self._buf = buf
-        self._ip = ip
-        self.offset = off
-        self.end = end
-        self.quoted: Any = None
-        self.quoted_span: tuple[int, int] | None = None
-        self.extensions: Extensions | None = None
-        self.ext_error: str | None = None
-        if self.type < 128 and not quoted:
-            self._find_quote_and_extensions()
-
-    def _find_quote_and_extensions(self) -> None:
-        rfc4884 = self.type in (1, 3)
-        words = self.rest >> 24 if rfc4884 else 0
-        self.quoted_span, self.extensions, self.ext_error = split_quote(
-            self._buf, self.offset + HEADER_LEN, self.end, 8 * words, rfc4884
-        )
+    def _rfc4884(self) -> tuple[int, bool]:
+        return 8 * self.length, self.type in (1, 3)
 
     @property
     def id(self) -> int | None:
@@ -155,14 +110,6 @@ class ICMPv6:
     @property
     def is_error(self) -> bool:
         return self.type < 128
-
-    @property
-    def payload_offset(self) -> int:
-        return self.offset + HEADER_LEN
-
-    @property
-    def payload_length(self) -> int:
-        return self.end - self.offset - HEADER_LEN
 
     @property
     def checksum_ok(self) -> bool | None:
@@ -274,15 +221,7 @@ class ICMPv6:
                 d["options"] = [o.fields() for o in self.nd_options]
             except DecodeError as e:
                 d["options_error"] = str(e)
-        if self.quoted is not None:
-            d["quoted"] = self.quoted.layer_fields()
-            if self.quoted.error is not None:
-                d["quoted_error"] = str(self.quoted.error)
-        if self.extensions is not None:
-            d["extensions"] = self.extensions.fields()
-        if self.ext_error is not None:
-            d["ext_error"] = self.ext_error
-        return d
+        return self._quote_fields(d)
 
 
 def build(
