@@ -19,8 +19,8 @@ import struct
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from netdiag.capture.record import MAX_RECORD, Input, Record
-from netdiag.errors import CaptureError, DamagedCaptureError, UsageError
+from netdiag.capture.record import MAX_RECORD, CaptureWriter, Input, Record
+from netdiag.errors import DamagedCaptureError, UsageError
 
 __all__ = [
     "PcapWriter",
@@ -124,18 +124,7 @@ class PcapReader:
             n += 1
 
 
-def open_dest(dest: str | os.PathLike[str] | BinaryIO) -> tuple[BinaryIO, bool, str]:
-    """(file, opened by us?, name) for a writer's destination."""
-    if isinstance(dest, str | os.PathLike):
-        name = os.fspath(dest)
-        try:
-            return open(dest, "wb"), True, name  # closed by the writer
-        except OSError as e:
-            raise CaptureError(f"{name}: {e.strerror or e}") from None
-    return dest, False, str(getattr(dest, "name", "<stream>"))
-
-
-class PcapWriter:
+class PcapWriter(CaptureWriter):
     """Writes a pcap file (little-endian, version 2.4).
 
     Each ``write`` hands one complete record to the file in a single call, so a
@@ -151,23 +140,14 @@ class PcapWriter:
     ) -> None:
         if not 0 <= linktype <= _MAX_U32 or not 0 < snaplen <= _MAX_U32:
             raise UsageError(f"bad pcap linktype {linktype} or snaplen {snaplen}")
-        self._f, self._own, self.name = open_dest(dest)
+        super().__init__(dest)
         self.linktype = linktype
         self.snaplen = snaplen
         self.nanosecond = nanosecond
         self._div = 1 if nanosecond else 1000
         self._rec = _REC["<"]
-        self.count = 0
         magic = MAGIC_NSEC if nanosecond else MAGIC_USEC
         self._write(_FILE["<"].pack(magic, 2, 4, 0, 0, snaplen, linktype))
-
-    def _write(self, b: bytes) -> None:
-        try:
-            self._f.write(b)
-        except OSError as e:
-            raise CaptureError(f"{self.name}: {e.strerror or e}") from None
-        except ValueError as e:  # write to a closed file
-            raise UsageError(f"{self.name}: {e}") from None
 
     def write(self, data: bytes, ts_ns: int, wirelen: int | None = None) -> None:
         """Append one record; ``data`` is cut to the snaplen, ``wirelen`` defaults to its
@@ -183,22 +163,3 @@ class PcapWriter:
         hdr = self._rec.pack(sec, frac // self._div, caplen, wirelen)
         self._write(hdr + bytes(data[:caplen]))
         self.count += 1
-
-    def flush(self) -> None:
-        try:
-            self._f.flush()
-        except OSError as e:
-            raise CaptureError(f"{self.name}: {e.strerror or e}") from None
-
-    def close(self) -> None:
-        if self._f.closed:
-            return
-        self.flush()
-        if self._own:
-            self._f.close()
-
-    def __enter__(self) -> PcapWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -27,9 +27,8 @@ import struct
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from netdiag.capture.pcap import open_dest
-from netdiag.capture.record import MAX_RECORD, Input, Record
-from netdiag.errors import CaptureError, DamagedCaptureError, UsageError
+from netdiag.capture.record import MAX_RECORD, CaptureWriter, Input, Record
+from netdiag.errors import DamagedCaptureError, UsageError
 
 __all__ = ["PcapNgReader", "PcapNgWriter", "SHB_TYPE", "BYTE_ORDER_MAGIC"]
 
@@ -284,7 +283,7 @@ _EPB = struct.Struct("<IIIIIII")  # type, length, interface, ts high, ts low, ca
 _U32 = struct.Struct("<I")
 
 
-class PcapNgWriter:
+class PcapNgWriter(CaptureWriter):
     """Writes a pcapng file (one little-endian section).
 
     ``linktype`` (default Ethernet) adds interface 0 at once; pass ``None`` and call
@@ -304,9 +303,8 @@ class PcapNgWriter:
         userappl: str | None = "netdiag",
         comment: str | None = None,
     ) -> None:
-        self._f, self._own, self.name = open_dest(dest)
+        super().__init__(dest)
         self._ifaces: list[tuple[int, int, int]] = []  # linktype, snaplen, exponent
-        self.count = 0
         opts = b""
         for code, text in (
             (OPT_COMMENT, comment),
@@ -321,14 +319,6 @@ class PcapNgWriter:
         self._write(_block(SHB_TYPE, struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + opts))
         if linktype is not None:
             self.add_interface(linktype, snaplen=snaplen, tsresol_exp10=tsresol_exp10)
-
-    def _write(self, b: bytes) -> None:
-        try:
-            self._f.write(b)
-        except OSError as e:
-            raise CaptureError(f"{self.name}: {e.strerror or e}") from None
-        except ValueError as e:  # write to a closed file
-            raise UsageError(f"{self.name}: {e}") from None
 
     def add_interface(
         self, linktype: int, name: str | None = None, snaplen: int = 262144, tsresol_exp10: int = 9
@@ -376,22 +366,3 @@ class PcapNgWriter:
             + _U32.pack(n)
         )
         self.count += 1
-
-    def flush(self) -> None:
-        try:
-            self._f.flush()
-        except OSError as e:
-            raise CaptureError(f"{self.name}: {e.strerror or e}") from None
-
-    def close(self) -> None:
-        if self._f.closed:
-            return
-        self.flush()
-        if self._own:
-            self._f.close()
-
-    def __enter__(self) -> PcapNgWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
-from netdiag.errors import CaptureError
+from netdiag.errors import CaptureError, UsageError
 
-__all__ = ["Record", "Input", "MAX_RECORD", "source_name"]
+__all__ = ["Record", "Input", "MAX_RECORD", "source_name", "open_dest", "CaptureWriter"]
 
 CHUNK = 1 << 20
 MAX_RECORD = 256 << 20  # a captured length or block length past this is impossible
@@ -111,3 +111,51 @@ class Input:
         self.buf = b""
         if self._own:
             self._f.close()
+
+
+def open_dest(dest: str | os.PathLike[str] | BinaryIO) -> tuple[BinaryIO, bool, str]:
+    """(file, opened by us?, name) for a writer's destination."""
+    if isinstance(dest, str | os.PathLike):
+        name = os.fspath(dest)
+        try:
+            return open(dest, "wb"), True, name  # closed by the writer
+        except OSError as e:
+            raise CaptureError(f"{name}: {e.strerror or e}") from None
+    return dest, False, str(getattr(dest, "name", "<stream>"))
+
+
+class CaptureWriter:
+    """What the pcap and pcapng writers share: the destination, one ``write``
+    call per record (so a writer stopped between two records and closed leaves a
+    valid file), errors as CaptureError/UsageError, flush, close, ``with``."""
+
+    def __init__(self, dest: str | os.PathLike[str] | BinaryIO) -> None:
+        self._f, self._own, self.name = open_dest(dest)
+        self.count = 0
+
+    def _write(self, b: bytes) -> None:
+        try:
+            self._f.write(b)
+        except OSError as e:
+            raise CaptureError(f"{self.name}: {e.strerror or e}") from None
+        except ValueError as e:  # write to a closed file
+            raise UsageError(f"{self.name}: {e}") from None
+
+    def flush(self) -> None:
+        try:
+            self._f.flush()
+        except OSError as e:
+            raise CaptureError(f"{self.name}: {e.strerror or e}") from None
+
+    def close(self) -> None:
+        if self._f.closed:
+            return
+        self.flush()
+        if self._own:
+            self._f.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
