@@ -33,24 +33,22 @@ _TEXT_CACHE: dict[bytes, str] = {}
 _TEXT_CACHE_MAX = 4096
 
 
-def ip4_text(b: bytes) -> str:
+def _cached_text(family: int, b: bytes) -> str:
     t = _TEXT_CACHE.get(b)
     if t is None:
-        t = inet_ntop(AF_INET, b)
+        t = inet_ntop(family, b)
         if len(_TEXT_CACHE) >= _TEXT_CACHE_MAX:
             _TEXT_CACHE.clear()
         _TEXT_CACHE[bytes(b)] = t
     return t
+
+
+def ip4_text(b: bytes) -> str:
+    return _cached_text(AF_INET, b)
 
 
 def ip6_text(b: bytes) -> str:
-    t = _TEXT_CACHE.get(b)
-    if t is None:
-        t = inet_ntop(AF_INET6, b)
-        if len(_TEXT_CACHE) >= _TEXT_CACHE_MAX:
-            _TEXT_CACHE.clear()
-        _TEXT_CACHE[bytes(b)] = t
-    return t
+    return _cached_text(AF_INET6, b)
 
 
 def ip_text(b: bytes) -> str:

@@ -140,13 +140,7 @@ class ICMP(ICMPBase):
         return TYPE_NAMES.get(t, f"type {t}") + (f" code {c}" if c and t not in (12,) else "")
 
     def fields(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "type": self.type,
-            "code": self.code,
-            "checksum": self.checksum,
-            "checksum_ok": self.checksum_ok,
-            "text": self.text,
-        }
+        d = self._head_fields()
         if self.type in _ID_SEQ_TYPES:
             d["id"] = self.id
             d["seq"] = self.seq

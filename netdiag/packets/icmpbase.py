@@ -85,6 +85,24 @@ class ICMPBase:
     def payload_length(self) -> int:
         return self.end - self.offset - HEADER_LEN
 
+    @property
+    def checksum_ok(self) -> bool | None:
+        raise NotImplementedError
+
+    @property
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def _head_fields(self) -> dict[str, Any]:
+        """The start of ``fields()``: the header and its verdict."""
+        return {
+            "type": self.type,
+            "code": self.code,
+            "checksum": self.checksum,
+            "checksum_ok": self.checksum_ok,
+            "text": self.text,
+        }
+
     def _quote_fields(self, d: dict[str, Any]) -> dict[str, Any]:
         """Add the quoted datagram and the extensions to ``fields()``."""
         if self.quoted is not None:

@@ -193,13 +193,7 @@ class ICMPv6(ICMPBase):
         return TYPE_NAMES.get(t, f"type {t}") + (f" code {c}" if c and t != 4 else "")
 
     def fields(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "type": self.type,
-            "code": self.code,
-            "checksum": self.checksum,
-            "checksum_ok": self.checksum_ok,
-            "text": self.text,
-        }
+        d = self._head_fields()
         t = self.type
         if t in (128, 129):
             d["id"] = self.id
