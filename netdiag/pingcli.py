@@ -1,4 +1,9 @@
-"""``netdiag ping ...``: ICMP echo in the manner of iputils ping.
+"""``netdiag ping ...``: ICMP echo in the manner of iputils ping; ``--tcp PORT`` and
+``--udp PORT`` probe a port instead (lines described in ``render/ping.py``).
+
+Once its sockets are open the command gives up root when started through sudo,
+or its file capabilities (``give_up_privileges``; in-process callers such as the
+tests set it False, since it would change their whole process).
 
 Wire it in with ``pingcli.add_parser(subparsers)``; it sets ``func(args) -> int``
 (the exit status: 0 if any reply, 1 if none, 2 on error) via ``set_defaults``.
@@ -65,8 +70,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("-f", dest="flood", action="store_true", help="flood (root only)")
     p.add_argument("-O", dest="outstanding", action="store_true",
                    help="report probes with no answer when the next is sent")  # fmt: skip
+    port = p.add_mutually_exclusive_group()
+    port.add_argument("--tcp", dest="tcp", type=_number(int, "port", 1), metavar="PORT",
+                      help="TCP SYN probes: SYN-ACK back means open, RST closed "
+                      "(raw socket: root or CAP_NET_RAW)")  # fmt: skip
+    port.add_argument("--udp", dest="udp", type=_number(int, "port", 1), metavar="PORT",
+                      help="UDP probes (-s bytes): a datagram back means open, ICMP port "
+                      "unreachable closed, silence open|filtered (counted as loss)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="one JSON object at the end")
-    p.set_defaults(func=cmd_ping)
+    p.set_defaults(func=cmd_ping, give_up_privileges=True)
     return p
 
 
@@ -84,6 +96,8 @@ def options_from_args(args: argparse.Namespace) -> PingOptions:
         family=args.family,
         flood=args.flood,
         report_outstanding=args.outstanding,
+        tcp=args.tcp,
+        udp=args.udp,
     )
 
 
@@ -104,6 +118,7 @@ class _Printer:
         self.numeric = args.numeric or _is_numeric(args.target)
         self.names: dict[str, str | None] = {}
         self.out = sys.stdout
+        self.label = "tcp_seq" if args.tcp else "udp_seq" if args.udp else "icmp_seq"
 
     def name(self, address: str) -> str | None:
         if self.numeric:
@@ -126,7 +141,7 @@ class _Printer:
         if isinstance(event, PingStart):
             self.line(render.header(event))
         elif isinstance(event, SendFailed):
-            sys.stderr.write(f"ping: sendto: {event.message}\n")
+            sys.stderr.write(f"ping: {event.text}\n")
         elif a.flood:
             if isinstance(event, PingSent):
                 self.out.write(".")
@@ -140,16 +155,18 @@ class _Printer:
         elif isinstance(event, PingReply):
             self.line(render.reply_line(event, self.name(event.source), a.timestamps))
         elif isinstance(event, PingError):
-            self.line(render.error_line(event, self.name(event.source), a.timestamps))
+            self.line(render.error_line(event, self.name(event.source), a.timestamps,
+                                        self.label))  # fmt: skip
         elif isinstance(event, NoAnswerYet):
-            self.line(render.no_answer_line(event, a.timestamps))
+            self.line(render.no_answer_line(event, a.timestamps, self.label))
 
 
 def cmd_ping(args: argparse.Namespace) -> int:
     if not args.target:
         raise UsageError("ping: no host given")
     printer = _Printer(args)
-    result = ping(args.target, options_from_args(args), printer)
+    result = ping(args.target, options_from_args(args), printer,
+                  give_up_privileges=args.give_up_privileges)  # fmt: skip
     if args.json:
         printer.line(json.dumps(render.to_json(result)))
     else:

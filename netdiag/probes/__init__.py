@@ -1,6 +1,23 @@
-"""Active probes: they own sockets and clocks; their decisions live in pure cores."""
+"""Active probes: they own sockets and clocks; their decisions live in pure cores.
 
-from netdiag.probes.ping import PingOptions, ping
+``netdiag.probes.ping`` is the module (ICMP ping's socket loop); the function is
+exported here as ``ping_host`` so that the module's name is never shadowed
+(``import netdiag.probes.ping`` and ``monkeypatch.setattr("netdiag.probes.ping.x")``
+both reach the module).
+"""
+
+from netdiag.probes.ping import PingOptions
+from netdiag.probes.ping import ping as ping_host
 from netdiag.probes.pingcore import PingError, PingReply, PingResult, PingSession
+from netdiag.probes.portcore import PortReply, PortSession
 
-__all__ = ["ping", "PingOptions", "PingResult", "PingReply", "PingError", "PingSession"]
+__all__ = [
+    "ping_host",
+    "PingOptions",
+    "PingResult",
+    "PingReply",
+    "PingError",
+    "PingSession",
+    "PortReply",
+    "PortSession",
+]

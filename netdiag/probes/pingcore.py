@@ -20,6 +20,9 @@ between them would corrupt the sample; each send and receive therefore also
 carries a monotonic reading, and a kernel RTT outside ``[0, monotonic RTT]``
 (impossible unless the clock stepped) is replaced by the monotonic RTT.
 
+The bookkeeping (counts, send times, bitmaps, RTT, the result) lives in
+:class:`ProbeLedger`, which the TCP and UDP probes of ``portcore`` share.
+
 Duplicates: a bitmap over the 16-bit sequence space (as iputils): sending
 ``seq`` clears its bit, a reply sets it, a reply finding it set is a duplicate.
 Clearing on send makes the map correct across the 65535 -> 0 wrap.
@@ -35,6 +38,7 @@ from netdiag.packets.numbers import ICMPType, ICMPv6Type
 
 __all__ = [
     "PingSession",
+    "ProbeLedger",
     "PingReply",
     "PingError",
     "PingResult",
@@ -118,7 +122,9 @@ class PingStart:
     target: str
     address: str
     family: int
-    size: int  # ICMP payload bytes (-s)
+    size: int  # ICMP (or UDP) payload bytes (-s)
+    protocol: str = "icmp"  # "tcp" / "udp" for --tcp / --udp
+    port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,8 @@ class PingResult:
     interrupted: bool = False
     count: int | None = None  # -c, for the exit status with -w
     deadline: float | None = None  # -w
+    protocol: str = "icmp"  # "tcp" / "udp" for --tcp / --udp probes
+    port: int | None = None  # their destination port
 
     @property
     def loss_pct(self) -> float:
@@ -217,7 +225,7 @@ class PingResult:
         return 0
 
 
-# --------------------------------------------------------------------------- the session
+# --------------------------------------------------------------------------- bookkeeping
 
 
 @dataclass
@@ -227,42 +235,27 @@ class _Sent:
 
 
 @dataclass
-class PingSession:
-    """Matches what arrives to what was sent. ``family`` is 4 or 6."""
+class ProbeLedger:
+    """What every probe session keeps: counts, send times, and the two sequence
+    bitmaps (replied: for duplicates; answered: reply or error, for -O and waiting).
+    ICMP echo (:class:`PingSession`) and TCP/UDP probes (``portcore``) extend it."""
 
     target: str
     address: str
     family: int
-    ident: int
-    cookie: bytes
-    size: int = 56
-    transmitted: int = 0
-    received: int = 0
-    duplicates: int = 0
-    errors: int = 0
-    replies: list[PingReply] = field(default_factory=list)
-    icmp_errors: list[PingError] = field(default_factory=list)
-    _sent: dict[int, _Sent] = field(default_factory=dict)
-    _seen: bytearray = field(default_factory=lambda: bytearray(SEQ_SPACE // 8))
-    _answered: bytearray = field(default_factory=lambda: bytearray(SEQ_SPACE // 8))
-
-    def __post_init__(self) -> None:
-        if self.family not in (4, 6):
-            raise ValueError(f"family {self.family}: 4 or 6")
-        if not 0 <= self.ident < SEQ_SPACE:
-            raise ValueError(f"identifier {self.ident} outside 0..65535")
-        self._echo_reply = ICMPType.ECHO_REPLY if self.family == 4 else ICMPv6Type.ECHO_REPLY
-        self._echo_request = ICMPType.ECHO_REQUEST if self.family == 4 else ICMPv6Type.ECHO_REQUEST
-        self._cookie = self.cookie[: min(COOKIE_LEN, self.size)]
-
-    # -- what the loop tells us
+    transmitted: int = field(default=0, init=False)
+    received: int = field(default=0, init=False)
+    duplicates: int = field(default=0, init=False)
+    errors: int = field(default=0, init=False)
+    replies: list[PingReply] = field(default_factory=list, init=False)
+    icmp_errors: list[PingError] = field(default_factory=list, init=False)
+    _sent: dict[int, _Sent] = field(default_factory=dict, init=False)
+    _seen: bytearray = field(default_factory=lambda: bytearray(SEQ_SPACE // 8), init=False)
+    _answered: bytearray = field(default_factory=lambda: bytearray(SEQ_SPACE // 8), init=False)
 
     def next_seq(self) -> int:
         """The sequence number of the next probe: 1, 2, ... wrapping after 65535 to 0."""
         return (self.transmitted + 1) % SEQ_SPACE
-
-    def payload(self) -> bytes:
-        return make_payload(self.cookie, self.size)
 
     def sent(self, seq: int, now_ns: int, wall_ns: int) -> None:
         """Probe ``seq`` left at monotonic ``now_ns`` / wall ``wall_ns``."""
@@ -272,12 +265,24 @@ class PingSession:
         self._seen[byte] &= ~(1 << bit) & 0xFF
         self._answered[byte] &= ~(1 << bit) & 0xFF
 
+    def tx_stamped(self, seq: int, wall_ns: int) -> bool:
+        """The kernel's transmit time of probe ``seq`` (SO_TIMESTAMPING, software): it
+        replaces the clock read before ``sendto``, taking our own syscall and stack time
+        out of the RTT. Ignored unless it lies within 1 s after that reading (a clock step,
+        or a stamp meant for another probe)."""
+        sent = self._sent.get(seq)
+        if sent is None:
+            return False
+        delta = wall_ns - sent.wall_ns
+        if not 0 <= delta <= 1_000_000_000:
+            return False
+        sent.wall_ns, sent.mono_ns = wall_ns, sent.mono_ns + delta
+        return True
+
     def send_failed(self, seq: int) -> None:
         """``sendto`` refused probe ``seq`` (already counted by ``sent``): iputils counts
         it as an error and does not wait for it."""
-        byte, bit = divmod(seq, 8)
-        self._answered[byte] |= 1 << bit
-        self.errors += 1
+        self._mark_error(seq)
 
     def answered(self, seq: int) -> bool:
         """Has probe ``seq`` had a reply or an error (for -O)?"""
@@ -288,6 +293,88 @@ class PingSession:
     def outstanding(self) -> bool:
         """Probes still waiting: fewer replies plus errors than probes sent."""
         return self.received + self.errors < self.transmitted
+
+    def _mark_reply(self, seq: int) -> bool:
+        """Count a reply to ``seq``; True when it is a duplicate."""
+        byte, bit = divmod(seq, 8)
+        dup = bool(self._seen[byte] >> bit & 1)
+        self._seen[byte] |= 1 << bit
+        self._answered[byte] |= 1 << bit
+        if dup:
+            self.duplicates += 1
+        else:
+            self.received += 1
+        return dup
+
+    def _mark_error(self, seq: int) -> None:
+        byte, bit = divmod(seq, 8)
+        self._answered[byte] |= 1 << bit
+        self.errors += 1
+
+    @staticmethod
+    def _rtt_ns(sent: _Sent, now_ns: int, kernel_wall_ns: int | None) -> int:
+        mono = max(0, now_ns - sent.mono_ns)
+        if kernel_wall_ns is None:
+            return mono
+        kernel = kernel_wall_ns - sent.wall_ns
+        return kernel if 0 <= kernel <= mono else mono  # outside: the clock stepped
+
+    @staticmethod
+    def _wall(sent: _Sent, now_ns: int, kernel_wall_ns: int | None) -> int:
+        if kernel_wall_ns is not None:
+            return kernel_wall_ns
+        return sent.wall_ns + max(0, now_ns - sent.mono_ns)
+
+    def _result_extra(self) -> dict[str, Any]:
+        return {}
+
+    def result(
+        self,
+        elapsed_ms: int,
+        *,
+        interrupted: bool = False,
+        count: int | None = None,
+        deadline: float | None = None,
+    ) -> PingResult:
+        return PingResult(
+            target=self.target,
+            address=self.address,
+            transmitted=self.transmitted,
+            received=self.received,
+            duplicates=self.duplicates,
+            errors=self.errors,
+            elapsed_ms=elapsed_ms,
+            replies=tuple(self.replies),
+            icmp_errors=tuple(self.icmp_errors),
+            interrupted=interrupted,
+            count=count,
+            deadline=deadline,
+            **self._result_extra(),
+        )
+
+
+# --------------------------------------------------------------------------- the session
+
+
+@dataclass
+class PingSession(ProbeLedger):
+    """Matches what arrives to what was sent. ``family`` is 4 or 6."""
+
+    ident: int = 0
+    cookie: bytes = b""
+    size: int = 56
+
+    def __post_init__(self) -> None:
+        if self.family not in (4, 6):
+            raise ValueError(f"family {self.family}: 4 or 6")
+        if not 0 <= self.ident < SEQ_SPACE:
+            raise ValueError(f"identifier {self.ident} outside 0..65535")
+        self._echo_reply = ICMPType.ECHO_REPLY if self.family == 4 else ICMPv6Type.ECHO_REPLY
+        self._echo_request = ICMPType.ECHO_REQUEST if self.family == 4 else ICMPv6Type.ECHO_REQUEST
+        self._cookie = self.cookie[: min(COOKIE_LEN, self.size)]
+
+    def payload(self) -> bytes:
+        return make_payload(self.cookie, self.size)
 
     def received_packet(
         self, packet: Any, source: str, now_ns: int, kernel_wall_ns: int | None = None
@@ -322,15 +409,8 @@ class PingSession:
         sent = self._sent.get(seq)
         if sent is None:
             return None  # ours, but for a probe we never sent: not a reply
-        byte, bit = divmod(seq, 8)
-        dup = bool(self._seen[byte] >> bit & 1)
-        self._seen[byte] |= 1 << bit
-        self._answered[byte] |= 1 << bit
+        dup = self._mark_reply(seq)
         rtt_ns = self._rtt_ns(sent, now_ns, kernel_wall_ns)
-        if dup:
-            self.duplicates += 1
-        else:
-            self.received += 1
         reply = PingReply(
             seq=seq,
             source=source,
@@ -359,9 +439,7 @@ class PingSession:
         sent = self._sent.get(seq)
         if sent is None:
             return None
-        byte, bit = divmod(seq, 8)
-        self._answered[byte] |= 1 << bit
-        self.errors += 1
+        self._mark_error(seq)
         text = error_text(self.family, icmp.type, icmp.code, icmp.mtu, icmp.pointer)
         err = PingError(
             seq=seq,
@@ -373,40 +451,3 @@ class PingSession:
         )
         self.icmp_errors.append(err)
         return err
-
-    @staticmethod
-    def _rtt_ns(sent: _Sent, now_ns: int, kernel_wall_ns: int | None) -> int:
-        mono = max(0, now_ns - sent.mono_ns)
-        if kernel_wall_ns is None:
-            return mono
-        kernel = kernel_wall_ns - sent.wall_ns
-        return kernel if 0 <= kernel <= mono else mono  # outside: the clock stepped
-
-    @staticmethod
-    def _wall(sent: _Sent, now_ns: int, kernel_wall_ns: int | None) -> int:
-        if kernel_wall_ns is not None:
-            return kernel_wall_ns
-        return sent.wall_ns + max(0, now_ns - sent.mono_ns)
-
-    def result(
-        self,
-        elapsed_ms: int,
-        *,
-        interrupted: bool = False,
-        count: int | None = None,
-        deadline: float | None = None,
-    ) -> PingResult:
-        return PingResult(
-            target=self.target,
-            address=self.address,
-            transmitted=self.transmitted,
-            received=self.received,
-            duplicates=self.duplicates,
-            errors=self.errors,
-            elapsed_ms=elapsed_ms,
-            replies=tuple(self.replies),
-            icmp_errors=tuple(self.icmp_errors),
-            interrupted=interrupted,
-            count=count,
-            deadline=deadline,
-        )

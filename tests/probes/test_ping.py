@@ -7,7 +7,7 @@ Traffic goes only to lab addresses (198.18.0.0/15, 2001:db8::/32) from the lab's
 from __future__ import annotations
 
 import argparse
-import importlib
+import inspect
 import json
 import re
 import signal
@@ -23,6 +23,7 @@ from netdiag.errors import NetdiagError, PrivilegeError
 from netdiag.lab import in_netns
 from netdiag.pingcli import add_parser
 from netdiag.probes.ping import PingOptions, ping
+from netdiag.probes.privileges import CAP_NET_RAW, capabilities
 
 ROOT_DIR = str(Path(__file__).resolve().parents[2])
 TIMEOUT = 20
@@ -33,6 +34,7 @@ def netdiag_ping(lab, *argv: str, node: str = "src") -> tuple[int, str]:
     parser = argparse.ArgumentParser(prog="netdiag")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["ping", *argv])
+    args.give_up_privileges = False  # in-process: dropping root would change pytest itself
     import io
     from contextlib import redirect_stdout
 
@@ -133,15 +135,24 @@ def test_probe_larger_than_the_local_mtu_with_df_is_a_local_error(lab, capfd):
     assert status == ref_status == 1
     assert "1 packets transmitted, 0 received, +1 errors, 100% packet loss" in ref
     assert "1 packets transmitted, 0 received, +1 errors, 100% packet loss" in out
-    assert "Message too long" in capfd.readouterr().err
+    mine = capfd.readouterr().err.strip()
+    for family in (4, 6):  # iputils' exact words on stderr (mtu= for IPv4, mtu: for IPv6)
+        theirs = lab.exec("src", ["ping", f"-{family}", "-c", "1", "-W", "1", "-M", "do", "-s",
+                                  "1600", lab.addr("dst", family)], capture_output=True,
+                          text=True, timeout=TIMEOUT).stderr.strip()  # fmt: skip
+        if family == 6:
+            netdiag_ping(lab, "-6", "-c", "1", "-W", "1", "-M", "do", "-s", "1600",
+                         lab.addr("dst", 6))  # fmt: skip
+            mine = capfd.readouterr().err.strip()
+        assert mine == theirs, (mine, theirs)
+        assert theirs.startswith("ping: local error: message too long, mtu")
 
 
 @pytest.mark.root
 def test_two_concurrent_pings_with_the_same_identifier_each_get_their_own(lab, monkeypatch):
     # the same echo identifier for both: only the per-session cookie tells them apart
-    # (the package exports the function ``ping``, which hides the module's name)
-    monkeypatch.setattr(importlib.import_module("netdiag.probes.ping"), "random_ident",
-                        lambda: 0x1234)  # fmt: skip
+    # (and the kernel filter lets both sessions' replies through to both sockets)
+    monkeypatch.setattr("netdiag.probes.ping.random_ident", lambda: 0x1234)
     results = {}
 
     def one(key: str) -> None:
@@ -158,6 +169,28 @@ def test_two_concurrent_pings_with_the_same_identifier_each_get_their_own(lab, m
         r = results[key]
         assert (r.transmitted, r.received, r.duplicates) == (20, 20, 0)
         assert [x.seq for x in r.replies] == list(range(1, 21))
+
+
+@pytest.mark.root
+def test_concurrent_pings_with_their_own_identifiers_each_get_their_own_next_to_iputils(lab):
+    # iputils ping runs at the same time; the kernel filter (our identifier) and the cookie
+    # keep its replies out of our counts and ours out of its
+    ref = lab.popen("src", ["ping", "-c", "20", "-i", "0.01", "-w", "5", lab.addr("dst")],
+                    stdout=subprocess.PIPE, text=True)  # fmt: skip
+    with in_netns(lab.src.netns):
+        r = ping(lab.addr("dst"), PingOptions(count=20, interval=0.01, deadline=5))
+    theirs, _ = ref.communicate(timeout=TIMEOUT)
+    assert counts(theirs) == (20, 20) and "DUP" not in theirs
+    assert (r.transmitted, r.received, r.duplicates) == (20, 20, 0)
+    assert [x.seq for x in r.replies] == list(range(1, 21))
+
+
+def test_the_module_and_the_function_are_both_reachable():
+    import netdiag.probes
+    import netdiag.probes.ping as module
+
+    assert inspect.ismodule(netdiag.probes.ping) and netdiag.probes.ping is module
+    assert netdiag.probes.ping_host is module.ping
 
 
 @pytest.mark.root
@@ -282,6 +315,49 @@ def test_datagram_socket_fallback_when_ping_group_range_admits_us(make_lab, fami
     assert f"From {small.addr('r1', family)} icmp_seq=1 " in proc.stdout
     proc = _as_nobody(small, "-c", "1", "-i", "0.1", dst)
     assert proc.returncode == 2 and "minimal interval allowed for user is 200ms" in proc.stderr
+
+
+CAP_NET_RAW_ONLY = [*NOBODY, "--inh-caps=+net_raw", "--ambient-caps=+net_raw"]
+
+
+@pytest.mark.root
+def test_cap_net_raw_without_root_may_use_short_intervals_like_iputils(make_lab):
+    small = make_lab(routers=1)
+    _set_group_range(small, "1 0")  # no datagram fallback: only the capability helps
+    argv = ("-c", "2", "-i", "0.1", "-w", "5", small.addr("dst"))
+    ref = small.exec("src", [*CAP_NET_RAW_ONLY, "ping", *argv], capture_output=True, text=True,
+                     timeout=TIMEOUT)  # fmt: skip
+    mine = small.exec("src", [*CAP_NET_RAW_ONLY, sys.executable, "-c", CLI_CODE, *argv],
+                      capture_output=True, text=True, timeout=TIMEOUT)  # fmt: skip
+    assert ref.returncode == mine.returncode == 0, mine.stderr
+    assert counts(mine.stdout) == counts(ref.stdout) == (2, 2)
+
+
+def test_the_effective_capability_set_is_read_from_proc_status(tmp_path):
+    status = tmp_path / "status"
+    status.write_text("Name:\tping\nCapEff:\t0000000000002000\n")  # bit 13: CAP_NET_RAW
+    assert capabilities(str(status)) >> CAP_NET_RAW & 1
+    status.write_text("CapEff:\t0000000000000000\n")
+    assert capabilities(str(status)) == 0
+
+
+GIVE_UP_CODE = (
+    f"import os, sys; sys.path.insert(0, {ROOT_DIR!r}); "
+    "from netdiag.probes.ping import PingOptions, ping; "
+    "r = ping(sys.argv[1], PingOptions(count=1, deadline=5), give_up_privileges=True); "
+    "print(r.received, os.geteuid(), os.getegid(), os.getgroups())"
+)
+
+
+@pytest.mark.root
+def test_started_through_sudo_it_opens_the_socket_then_becomes_the_user(make_lab):
+    small = make_lab(routers=1)
+    _set_group_range(small, "1 0")  # as the user, no ICMP socket could be had at all
+    env = {"SUDO_UID": "65534", "SUDO_GID": "65534", "PATH": "/usr/bin:/bin"}
+    proc = small.exec("src", [sys.executable, "-c", GIVE_UP_CODE, small.addr("dst")], env=env,
+                      capture_output=True, text=True, timeout=TIMEOUT)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "65534", "65534", "[]"]
 
 
 def test_privilege_error_is_a_netdiag_error():
