@@ -40,9 +40,17 @@ class _Parser(argparse.ArgumentParser):
 
 #: One entry per subcommand; each adds its parser and sets ``func``.
 def _subcommands() -> tuple[Callable[[Any], Any], ...]:
-    from netdiag import labcli, pingcli, readcli
+    from netdiag import filtercli, labcli, pingcli, readcli, sniffcli, tracecli, udpcli
 
-    return (readcli.add_parser, pingcli.add_parser, labcli.add_parser)
+    return (
+        readcli.add_parser,
+        pingcli.add_parser,
+        labcli.add_parser,
+        sniffcli.add_parser,
+        tracecli.add_parser,
+        filtercli.add_parser,
+        udpcli.add_parser,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

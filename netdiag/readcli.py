@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from netdiag.errors import DamagedCaptureError, UsageError
+from netdiag.errors import DamagedCaptureError
 
 __all__ = ["add_parser", "run"]
 
@@ -37,7 +37,7 @@ def add_parser(sub: Any) -> None:
         "malformed packets are marked with the reason.",
     )
     p.add_argument("file", metavar="FILE", help="capture file (pcap or pcapng); - for stdin")
-    p.add_argument("expr", metavar="EXPR", nargs="*", help="filter expression (not yet)")
+    p.add_argument("expr", metavar="EXPR", nargs="*", help="filter expression (pcap-filter)")
     p.add_argument("-c", dest="count", type=_positive, metavar="N", help="stop after N packets")
     p.add_argument("-e", dest="link", action="store_true", help="print the link-level header")
     p.add_argument(
@@ -74,8 +74,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.expr:
-        raise UsageError("filter expressions are not supported yet")
+    keep = _packet_filter(args.expr)
     from netdiag.capture.files import read_capture
     from netdiag.packets.packet import decode
 
@@ -97,7 +96,11 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     with read_capture(source) as reader:
         try:
+            shown = 0
             for n, rec in enumerate(reader, 1):
+                if keep is not None and not keep(rec):
+                    continue
+                shown += 1
                 p = decode(rec.data, rec.linktype)
                 if acc is not None:
                     acc.add(p, rec.wirelen, rec.ts_ns)
@@ -111,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
                     buf.append("")
                     write("\n".join(buf))
                     buf.clear()
-                if n == count:
+                if shown == count:
                     break
         except DamagedCaptureError as e:
             damaged: DamagedCaptureError | None = e
@@ -127,6 +130,31 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"netdiag: {' '.join(str(damaged).split())}\n")
         status = 1
     return status
+
+
+def _packet_filter(words: list[str]) -> Any:
+    """``keep(record) -> bool`` for a filter expression (None without one).
+
+    The expression is parsed at once (a syntax error stops before any output)
+    and compiled lazily for each link type met, since a pcapng file may hold
+    interfaces of several link types; our interpreter runs the program.
+    """
+    if not words:
+        return None
+    from netdiag.capture.bpf import compile_filter, make_runner
+    from netdiag.capture.bpf.parser import parse
+
+    expr = " ".join(words)
+    parse(expr)
+    runners: dict[int, Any] = {}
+
+    def keep(rec: Any) -> bool:
+        run = runners.get(rec.linktype)
+        if run is None:
+            run = runners[rec.linktype] = make_runner(compile_filter(expr, rec.linktype))
+        return bool(run(rec.data, rec.wirelen))
+
+    return keep
 
 
 def _details(buf: list[str], p: Any, args: argparse.Namespace) -> None:

@@ -123,14 +123,6 @@ def test_stats_tables_and_json(capsys: pytest.CaptureFixture[str], cap: Path) ->
 # -- errors -------------------------------------------------------------------------------
 
 
-def test_filter_expressions_are_refused_for_now(
-    capsys: pytest.CaptureFixture[str], cap: Path
-) -> None:
-    rc, out, err = _run(capsys, "read", str(cap), "tcp", "port", "80")
-    assert rc == 2 and out == []
-    assert _one_line_error(err) == "netdiag: filter expressions are not supported yet"
-
-
 @pytest.mark.parametrize(
     "content",
     [None, b"", b"not a capture file at all, just text\n"],

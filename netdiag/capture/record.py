@@ -141,6 +141,12 @@ class CaptureWriter:
         except ValueError as e:  # write to a closed file
             raise UsageError(f"{self.name}: {e}") from None
 
+    def write_encoded(self, chunk: bytes, records: int) -> None:
+        """Append ``records`` complete records already encoded in this writer's
+        format (the sniffer builds pcap records straight from the ring), in one call."""
+        self._write(chunk)
+        self.count += records
+
     def flush(self) -> None:
         try:
             self._f.flush()

@@ -24,8 +24,6 @@ from netdiag.probes.tracecore import (
     Hop,
     Method,
     ProbeResult,
-    TraceSession,
-    TraceSettings,
     annotation,
     build_probe,
     match,
@@ -194,70 +192,6 @@ def test_mpls_label_stack_of_an_rfc4884_time_exceeded_is_kept():
 )  # fmt: skip
 def test_annotations_are_those_of_traceroute8(family, icmp_type, code, mark):
     assert annotation(family, icmp_type, code, 1280) == mark
-
-
-# --------------------------------------------------------------------------- the session
-
-
-def _answer(s: TraceSession, f: Flow, n: int, key: int, ttl: int, hops: int, now: int) -> None:
-    """Feed the answer a chain of ``hops`` routers gives to probe ``key`` with ``ttl``."""
-    probe = on_wire(f, key, ttl)
-    if ttl > hops:
-        pkt = IP(src=DST, dst=SRC) / ICMP(type=3, code=3) / probe[:28]
-    else:
-        pkt = IP(src=f"198.18.{ttl - 1}.2", dst=SRC) / ICMP(type=11) / probe[:28]
-    assert s.received(decode(bytes(pkt), 228), now, None) == n
-
-
-def test_the_session_stops_at_the_destination_and_never_waits_beyond():
-    f = flow(Method.UDP)
-    s = TraceSession(f, TraceSettings(simultaneous=16), key_base=500)
-    sent_ttls = []
-    now = 1_000_000
-    hops_out: list[Hop] = []
-    while not s.done:
-        batch = s.to_send()
-        assert len(batch) <= 16
-        for n, ttl, _key in batch:
-            s.sent(n, now, now)
-            sent_ttls.append(ttl)
-        for n, ttl, key in batch:
-            if ttl <= 9:  # probes beyond the destination are never answered here
-                _answer(s, f, n, key, ttl, 8, now + 20_000)
-        hops_out += s.ready()
-        assert batch or s.done
-    assert s.reached and s.final_ttl == 9
-    assert [h.ttl for h in hops_out] == list(range(1, 10))
-    assert hops_out[-1].addresses == [DST]
-    assert s.next_deadline() is None  # nothing left waiting for TTLs 10+
-    assert max(sent_ttls) <= 9 + 16 // 3 + 1
-
-
-def test_an_unanswered_hop_waits_only_near_times_a_later_rtt():
-    f = flow(Method.UDP)
-    s = TraceSession(f, TraceSettings(max_ttl=3, nqueries=1, wait=(5.0, 3.0, 10.0)), key_base=1)
-    batch = s.to_send()
-    for n, _ttl, _key in batch:
-        s.sent(n, 0, 0)
-    _answer(s, f, 0, batch[0][2], 1, 2, 100_000)
-    _answer(s, f, 2, batch[2][2], 3, 2, 100_000)  # hop 2 is silent; hop 3 answered in 0.1 ms
-    assert s.next_deadline() == 1_000_000  # near = 10 x 0.1 ms, not 5 s
-    s.expire(1_000_000)
-    hops = s.ready()
-    assert [h.addresses for h in hops] == [["198.18.0.2"], [], [DST]]
-    assert s.done
-
-
-def test_hops_are_handed_out_in_order():
-    f = flow(Method.UDP)
-    s = TraceSession(f, TraceSettings(max_ttl=3, nqueries=1, wait=(1.0, 0, 0)), key_base=1)
-    batch = s.to_send()
-    for n, _ttl, _key in batch:
-        s.sent(n, 0, 0)
-    _answer(s, f, 1, batch[1][2], 2, 5, 10)
-    assert s.ready() == []  # hop 1 not complete yet
-    _answer(s, f, 0, batch[0][2], 1, 5, 10)
-    assert [h.ttl for h in s.ready()] == [1, 2]
 
 
 # --------------------------------------------------------------------------- text
