@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/python -m netdiag.demo
 
 bench: $(STAMP)
-	$(BIN)/python tests/bench/run.py
+	$(BIN)/python tests/bench/run.py $(NAMES)
 
 captures: $(STAMP)
 	$(BIN)/python captures/make_captures.py

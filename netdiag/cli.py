@@ -1,8 +1,8 @@
 """The ``netdiag`` command line: parse, dispatch, map errors to exit statuses.
 
-Each subcommand is one ``_add_<name>(subparsers)`` function that declares its
-arguments and sets ``func`` (a function ``(args) -> int``, which may live in
-any module and is imported when the command runs), listed in ``_subcommands()``.
+Each subcommand lives in a ``netdiag/<name>cli.py`` module whose
+``add_parser(subparsers)`` declares its arguments and sets ``func`` (a function
+``(args) -> int``); ``COMMAND_MODULES`` maps command names to those modules.
 
 Errors: a ``NetdiagError`` becomes one line ``netdiag: <message>`` on stderr
 and its ``exit_status`` (2 for usage errors and unreadable or foreign files; 1
@@ -39,28 +39,41 @@ class _Parser(argparse.ArgumentParser):
 
 
 #: One entry per subcommand; each adds its parser and sets ``func``.
-def _subcommands() -> tuple[Callable[[Any], Any], ...]:
-    from netdiag import filtercli, labcli, pingcli, readcli, sniffcli, tracecli, udpcli
+#: Which module defines each subcommand (``add_parser(subparsers)``, ``func``).
+#: Only the module of the command being run is imported, so a command starts
+#: without loading the others; ``--help`` and mistakes load them all.
+COMMAND_MODULES: dict[str, str] = {
+    "read": "readcli",
+    "ping": "pingcli",
+    "traceroute": "tracecli",
+    "mtr": "tracecli",
+    "sniff": "sniffcli",
+    "filter": "filtercli",
+    "udp": "udpcli",
+    "impair": "udpcli",
+    "lab": "labcli",
+}
 
-    return (
-        readcli.add_parser,
-        pingcli.add_parser,
-        labcli.add_parser,
-        sniffcli.add_parser,
-        tracecli.add_parser,
-        filtercli.add_parser,
-        udpcli.add_parser,
-    )
+
+def _subcommands(argv: Sequence[str]) -> list[Callable[[Any], Any]]:
+    import importlib
+
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in COMMAND_MODULES:
+        names = [COMMAND_MODULES[command]]
+    else:
+        names = list(dict.fromkeys(COMMAND_MODULES.values()))
+    return [importlib.import_module(f"netdiag.{n}").add_parser for n in names]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     from netdiag import __version__
 
     parser = _Parser(prog="netdiag", description="Network diagnostics and packet inspection.")
     parser.add_argument("--version", action="version", version=f"netdiag {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in _subcommands():
+    for add in _subcommands(argv):
         add(sub)
     return parser
 
@@ -84,7 +97,9 @@ def _silence_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     try:
-        args = build_parser().parse_args(argv)
+        if argv is None:
+            argv = sys.argv[1:]
+        args = build_parser(argv).parse_args(argv)
         status: int = args.func(args)
         sys.stdout.flush()
         return status

@@ -1,27 +1,40 @@
-"""`make bench`: every benchmark, each comparing netdiag with its peer in the same run."""
+"""`make bench`: every benchmark, each comparing netdiag with its peer in the same run.
+
+`make bench NAMES="decode ping"` runs a subset. Lab benchmarks need root.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_decode  # noqa: E402
-import bench_ping  # noqa: E402
+#: (module, title, needs root)
+BENCHMARKS = (
+    ("bench_decode", "packet decoding: netdiag vs dpkt vs scapy", False),
+    ("bench_ping", "ping RTT, 100 probes at 10 ms across a 4-router lab, vs iputils", True),
+    ("bench_trace", "traceroute wall time on an 8-router lab, vs traceroute(8)", True),
+    ("bench_sniff", "capture cost per packet on a veth flood, vs tcpdump", True),
+    ("bench_udp", "highest 0%-loss UDP rate, 64-byte payload, vs iperf3", True),
+)
 
 
-def main() -> int:
-    print("== packet decoding ==")
-    bench_decode.main()
-    print("\n== ping RTT, 100 probes at 10 ms across a 4-router lab ==")
-    if os.geteuid() == 0:
-        bench_ping.main()
-    else:
-        print("skipped: needs root to build the lab")
+def main(argv: list[str]) -> int:
+    wanted = set(argv) or {m.removeprefix("bench_") for m, _, _ in BENCHMARKS}
+    for module, title, needs_root in BENCHMARKS:
+        if module.removeprefix("bench_") not in wanted:
+            continue
+        print(f"\n== {title} ==", flush=True)
+        if needs_root and os.geteuid() != 0:
+            print("skipped: needs root to build the lab")
+            continue
+        importlib.import_module(module).main()
+        sys.stdout.flush()
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))
