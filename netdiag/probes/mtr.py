@@ -1,11 +1,18 @@
 """mtr: rounds of traceroute probes, one probe per hop per round, and per-hop statistics.
 
-Each round is a :class:`TraceSession` with one query per hop, every TTL sent at
-once, on the sockets of one :class:`Tracer` (one Paris flow for the whole run,
-so a balanced path shows its responders under the same hops every round). Once
-a round has found the destination (or a final unreachable), later rounds probe
-only up to that TTL. Rounds start every ``interval`` seconds; a probe waits at
-most ``min(wait, max(interval, 1 s))`` (with traceroute(8)'s here/near hints).
+Each round is a :class:`TraceSession` with one query per hop on the sockets of
+one :class:`Tracer` (one Paris flow for the whole run, so a balanced path shows
+its responders under the same hops every round). Until a round has found the
+destination (or a final unreachable), a round probes as traceroute does: in TTL
+order, at most two TTLs past the last router that answered, so the destination
+spends at most two of its ICMP tokens (Linux: a burst of 6 per peer, then one per
+second, ``icmp_ratelimit``) before its TTL is known. Later rounds probe only up
+to that TTL, every hop at once in TTL order: one probe per node per round, which
+the default limits sustain at ``-i 1``; with shorter intervals the routers' and
+the destination's buckets run dry after a few rounds and the report shows that
+loss as it is (mtr(8) meets the same limits). Rounds start every ``interval``
+seconds; a probe waits at most ``min(wait, max(interval, 1 s))`` (with
+traceroute(8)'s here/near hints).
 Probe keys move on by 256 each round, so a late answer never counts for the
 next round. Statistics: :mod:`netdiag.metrics.hopstats`.
 """
@@ -81,8 +88,11 @@ def mtr(
                 pause = start + rounds * opt.interval - time.monotonic()
                 if pause > 0:
                     time.sleep(pause)
-                span = limit - topt.first_ttl + 1
-                settings = TraceSettings(topt.first_ttl, limit, 1, max(span, 1), wait)
+                span = max(limit - topt.first_ttl + 1, 1)
+                # Until the end of the path is known, probe it as traceroute does (two TTLs
+                # past the last router); then every hop at once, in TTL order.
+                ahead = span if limit < topt.max_ttl else 2
+                settings = TraceSettings(topt.first_ttl, limit, 1, span, wait, ahead)
                 session = TraceSession(flow, settings, key_base=key_base)
                 key_base = (key_base + 256) & 0xFFFFFFFF
                 found: list[Hop] = []

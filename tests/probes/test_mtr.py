@@ -89,3 +89,26 @@ def test_without_a_terminal_mtr_prints_the_report_without_escape_codes(make_lab)
     assert "\x1b" not in proc.stdout
     assert proc.stdout.splitlines()[0].split()[:2] == ["HOST:", os.uname().nodename]
     assert len(proc.stdout.splitlines()) == 1 + 3
+
+
+@pytest.mark.root
+def test_with_default_icmp_rate_limits_one_round_a_second_loses_nothing(make_lab, require_tool):
+    # Kernel defaults restored (ip-sysctl.rst: icmp_ratelimit 1000 ms per token, a burst
+    # of 6 per peer): one probe per node per second is what every node sustains, so
+    # the report must show no loss; the first round must not spend the destination's
+    # burst on TTLs beyond it. Own source addresses: each tool starts with full buckets.
+    require_tool("traceroute")
+    lab = make_lab(routers=8)
+    for node in lab.nodes:
+        lab.exec(node, ["sysctl", "-q", "-w", "net.ipv4.icmp_ratelimit=1000",
+                        "net.ipv6.icmp.ratelimit=1000"], check=True)  # fmt: skip
+    for src in ("198.18.0.11", "198.18.0.12"):  # the routers route all of link 0 back
+        lab.exec("src", ["ip", "addr", "add", f"{src}/24", "dev", "eth0"], check=True)
+    dst = lab.addr("dst")
+    expected = traceroute8_hops(lab, "-s", "198.18.0.11", dst)
+    status, out = netdiag(lab, "mtr", "--json", "-n", "-s", "198.18.0.12", "-c", "4", "-i", "1",
+                          dst)  # fmt: skip
+    assert status == 0
+    hosts = [h["hosts"] for h in json.loads(out)["hops"]]
+    assert [x[0]["address"] for x in hosts] == expected == lab.hops(4)
+    assert [(x[0]["loss_pct"], x[0]["sent"]) for x in hosts] == [(0.0, 4)] * 9
