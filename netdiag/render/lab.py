@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from tabulate import tabulate  # type: ignore[import-untyped]
-
 from netdiag.lab import LabRow
+from netdiag.render.table import tabulate
 
 __all__ = ["format_lab"]
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tabulate import tabulate  # type: ignore[import-untyped]
-
 from netdiag.metrics.capstats import CaptureStats
+from netdiag.render.table import tabulate
 
 __all__ = ["stats_text", "stats_dict"]
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tabulate import tabulate  # type: ignore[import-untyped]
-
 from netdiag.metrics.hopstats import HostSummary
 from netdiag.packets.icmpext import MplsEntry
 from netdiag.probes.mtr import MtrReport
 from netdiag.probes.tracecore import Hop, TraceResult, TraceStart
+from netdiag.render.table import tabulate
 
 __all__ = ["header", "hop_line", "mpls_text", "to_json", "mtr_table", "mtr_json"]
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tabulate import tabulate  # type: ignore[import-untyped]
-
 from netdiag.metrics.udpmetrics import Percentiles, UdpMetrics
+from netdiag.render.table import tabulate
 
 __all__ = [
     "metrics_json",
