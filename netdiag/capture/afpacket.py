@@ -35,6 +35,8 @@ import struct
 import sys
 from collections.abc import Callable, Sequence
 
+from netdiag.capture.bpf.kernel import attach_filter
+from netdiag.capture.kprog import cooked_program, direction_program
 from netdiag.errors import CaptureError, PrivilegeError, UsageError
 from netdiag.packets.linklayer import build_sll2
 from netdiag.packets.numbers import LinkType
@@ -42,8 +44,6 @@ from netdiag.packets.numbers import LinkType
 __all__ = [
     "PacketSocket",
     "KernelStats",
-    "direction_program",
-    "cooked_program",
     "PRIVILEGE_HINT",
 ]
 
@@ -71,20 +71,6 @@ TP_STATUS_VLAN_TPID_VALID = 1 << 6
 TPACKET3_HDRLEN = 48  # TPACKET_ALIGN(sizeof(struct tpacket3_hdr)); sockaddr_ll follows
 ETH_P_8021Q = 0x8100
 # classic BPF (struct sock_filter: u16 code, u8 jt, u8 jf, u32 k)
-BPF_LD_W_ABS = 0x20
-BPF_JEQ_K = 0x15
-BPF_RET_K = 0x06
-SKF_AD_OFF = 0xFFFFF000  # -0x1000: "ancillary data" loads (packet type, ifindex, ...)
-SKF_AD_PROTOCOL = SKF_AD_OFF + 0
-SKF_AD_PKTTYPE = SKF_AD_OFF + 4
-SKF_AD_IFINDEX = SKF_AD_OFF + 8
-SKF_AD_HATYPE = SKF_AD_OFF + 28
-BPF_ALU_ADD_K = 0x04
-SLL2_HDRLEN = 20
-# LINUX_SLL2 fields a cooked socket's filter reads through ancillary loads instead:
-# (offset, size bits) -> SKF_AD_*
-_SLL2_FIELDS = {(0, 0x08): SKF_AD_PROTOCOL, (4, 0x00): SKF_AD_IFINDEX,
-                (8, 0x08): SKF_AD_HATYPE, (10, 0x10): SKF_AD_PKTTYPE}  # fmt: skip
 
 MAX_SNAPLEN = 262144
 RETIRE_MS = 100  # a block not yet full is handed over after this long
@@ -98,8 +84,6 @@ PRIVILEGE_HINT = (
 )
 
 _U32 = struct.Struct("=I")
-_INSN = struct.Struct("=HBBI")
-_FPROG = struct.Struct("=HxxxxxxQ")  # struct sock_fprog: len, (pad), filter pointer
 _REQ3 = struct.Struct("=7I")  # tpacket_req3
 _BLOCK = struct.Struct("=8xIII")  # block_status, num_pkts, offset_to_first_pkt (at 8)
 _FAST = struct.Struct("=I8xI4xIH")  # tp_next_offset, tp_snaplen, tp_status, tp_mac
@@ -124,79 +108,6 @@ class KernelStats:
 
     def __init__(self) -> None:
         self.received = self.dropped = self.freeze_q = 0
-
-
-def direction_program(direction: str, program: Sequence[Insn], snaplen: int) -> list[Insn]:
-    """The kernel program: ``program`` (a compiled filter, or empty for "everything")
-    with every accepting ``ret`` cut to ``snaplen``, behind a check of the packet type
-    for ``-Q in`` / ``-Q out``."""
-    body: list[Insn] = [
-        (c, jt, jf, min(k, snaplen) if c == BPF_RET_K and k else k) for c, jt, jf, k in program
-    ]
-    if not body:
-        body = [(BPF_RET_K, 0, 0, snaplen)]
-    if direction == "inout":
-        return body
-    # ld pkttype; jeq #OUTGOING: skip the reject for "out", take it for "in"
-    jt, jf = (1, 0) if direction == "out" else (0, 1)
-    return [(BPF_LD_W_ABS, 0, 0, SKF_AD_PKTTYPE), (BPF_JEQ_K, jt, jf, PACKET_OUTGOING),
-            (BPF_RET_K, 0, 0, 0), *body]  # fmt: skip
-
-
-def cooked_program(program: Sequence[Insn]) -> list[Insn]:
-    """A program compiled for LINUX_SLL2, rewritten for a cooked socket, whose filter
-    sees the packet from the network header on (as libpcap does for ``any``): loads
-    past the 20-byte header move back by 20, loads of its protocol, interface, ARPHRD
-    type and packet type become ancillary loads, ``len`` gets 20 added. Indexed loads
-    assume X holds a header length (as the compiler's ``4*([k]&0xf)`` does)."""
-    out: list[Insn] = []
-    where: list[int] = []
-    for code, jt, jf, k in program:
-        where.append(len(out))
-        cls, mode, size = code & 0x07, code & 0xE0, code & 0x18
-        if cls in (0x00, 0x01) and mode in (0x20, 0x40, 0xA0) and k < SKF_AD_OFF - 0x200000:
-            if k >= SLL2_HDRLEN:
-                k -= SLL2_HDRLEN
-            elif mode == 0x20 and (k, size) in _SLL2_FIELDS:
-                k = _SLL2_FIELDS[(k, size)]
-            else:
-                raise CaptureError("this filter reads the link-layer header, which a cooked "
-                                   "capture (-i any) does not give the kernel")  # fmt: skip
-        out.append((code, jt, jf, k))
-        if cls in (0x00, 0x01) and mode == 0x80:  # ld len / ldx len
-            if cls == 0x01:
-                raise CaptureError("ldx len cannot be rewritten for a cooked capture")
-            out.append((BPF_ALU_ADD_K, 0, 0, SLL2_HDRLEN))
-    where.append(len(out))
-    fixed: list[Insn] = []
-    for i, (code, jt, jf, k) in enumerate(program):
-        pos = where[i]
-        fixed.extend(out[pos : where[i + 1]])
-        if code & 0x07 != 0x05:  # not a jump
-            continue
-        if code & 0xF0 == 0x00:  # ja
-            fixed[pos] = (code, 0, 0, where[i + 1 + k] - pos - 1)
-            continue
-        njt, njf = where[i + 1 + jt] - pos - 1, where[i + 1 + jf] - pos - 1
-        if njt > 255 or njf > 255:
-            raise CaptureError("filter too long to rewrite for a cooked capture")
-        fixed[pos] = (code, njt, njf, k)
-    return fixed
-
-
-def _attach(sock: socket.socket, program: Sequence[Insn]) -> None:
-    code = b"".join(_INSN.pack(*i) for i in program)
-    buf = bytearray(code)
-    import ctypes
-
-    cbuf = (ctypes.c_char * len(buf)).from_buffer(buf)
-    fprog = _FPROG.pack(len(program), ctypes.addressof(cbuf))
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-    except OSError as e:
-        raise CaptureError(f"the kernel refused the filter program: {e.strerror}") from None
-    finally:
-        del cbuf
 
 
 def _bind(sock: socket.socket, ifindex: int, iface: str) -> None:
@@ -267,7 +178,7 @@ class PacketSocket:
         prog = list(program(self.linktype) if callable(program) else program)
         if self.cooked and prog:
             prog = cooked_program(prog)
-        _attach(sock, direction_program(direction, prog, self.snaplen))
+        attach_filter(sock, direction_program(direction, prog, self.snaplen))
         self.ring = ring and self._setup_ring(size)
         if not self.ring:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)

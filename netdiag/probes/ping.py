@@ -226,7 +226,7 @@ def _configure(sock: socket.socket, family: int, raw: bool, opt: PingOptions) ->
     if not raw:
         return int(sock.getsockname()[1])  # datagram sockets: the kernel's identifier
     ident = random_ident()
-    sockfilter.attach(sock, sockfilter.echo_reply_filter(family, ident))
+    sockfilter.attach_filter(sock, sockfilter.echo_reply_filter(family, ident))
     return ident
 
 

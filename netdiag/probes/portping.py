@@ -270,7 +270,7 @@ def port_ping(
             _bind(reserve, (src, 0), opt)
             sport = int(reserve.getsockname()[1])
             _bind(sock, (src, 0), opt)
-            sockfilter.attach(sock, sockfilter.tcp_ports_filter(family, port, sport))
+            sockfilter.attach_filter(sock, sockfilter.tcp_ports_filter(family, port, sport))
         else:
             sock = socket.socket(af, socket.SOCK_DGRAM)
             sockets.append(sock)

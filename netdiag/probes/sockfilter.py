@@ -13,33 +13,23 @@ sock_filter {u16 code; u8 jt; u8 jf; u32 k}`` (linux/filter.h).
 
 from __future__ import annotations
 
-import ctypes
-import socket
-import struct
+from netdiag.capture.bpf.insn import ABS, IND, JEQ, JMP, LD, LDX, MSH, RET, B, H, K
+from netdiag.capture.bpf.kernel import Insn, attach_filter
 
-__all__ = ["attach", "echo_reply_filter", "tcp_ports_filter"]
+__all__ = ["attach_filter", "echo_reply_filter", "tcp_ports_filter"]
 
-SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
-
-# opcodes (linux/bpf_common.h, linux/filter.h)
-_LD_H_ABS, _LD_B_ABS = 0x28, 0x30
-_LD_H_IND, _LD_B_IND = 0x48, 0x50
-_LDX_B_MSH = 0xB1
-_JEQ_K = 0x15
-_RET_K = 0x06
+_LD_H_ABS, _LD_B_ABS = LD | H | ABS, LD | B | ABS
+_LD_H_IND, _LD_B_IND = LD | H | IND, LD | B | IND
+_LDX_B_MSH = LDX | B | MSH
+_JEQ_K = JMP | JEQ | K
+_RET_K = RET | K
 _ACCEPT, _DROP = 0xFFFFFFFF, 0
 
-_INSN = struct.Struct("=HBBI")
 
-
-def _program(insns: list[tuple[int, int, int, int]]) -> bytes:
-    return b"".join(_INSN.pack(*i) for i in insns)
-
-
-def echo_reply_filter(family: int, ident: int) -> bytes:
+def echo_reply_filter(family: int, ident: int) -> list[Insn]:
     """Accept every ICMP message except echo replies with another identifier."""
     if family == 4:
-        return _program([
+        return [
             (_LDX_B_MSH, 0, 0, 0),  # x = IP header length
             (_LD_B_IND, 0, 0, 0),  # ICMP type
             (_JEQ_K, 0, 3, 0),  # echo reply? else accept
@@ -47,22 +37,22 @@ def echo_reply_filter(family: int, ident: int) -> bytes:
             (_JEQ_K, 1, 0, ident),
             (_RET_K, 0, 0, _DROP),
             (_RET_K, 0, 0, _ACCEPT),
-        ])  # fmt: skip
-    return _program([
+        ]  # fmt: skip
+    return [
         (_LD_B_ABS, 0, 0, 0),  # ICMPv6 type
         (_JEQ_K, 0, 3, 129),  # echo reply? else accept
         (_LD_H_ABS, 0, 0, 4),
         (_JEQ_K, 1, 0, ident),
         (_RET_K, 0, 0, _DROP),
         (_RET_K, 0, 0, _ACCEPT),
-    ])  # fmt: skip
+    ]  # fmt: skip
 
 
-def tcp_ports_filter(family: int, remote_port: int, local_port: int) -> bytes:
+def tcp_ports_filter(family: int, remote_port: int, local_port: int) -> list[Insn]:
     """Accept TCP segments from ``remote_port`` to ``local_port`` only."""
     head = [(_LDX_B_MSH, 0, 0, 0)] if family == 4 else []
     ld = _LD_H_IND if family == 4 else _LD_H_ABS
-    return _program([
+    return [
         *head,
         (ld, 0, 0, 0),  # source port
         (_JEQ_K, 0, 3, remote_port),
@@ -70,11 +60,4 @@ def tcp_ports_filter(family: int, remote_port: int, local_port: int) -> bytes:
         (_JEQ_K, 0, 1, local_port),
         (_RET_K, 0, 0, _ACCEPT),
         (_RET_K, 0, 0, _DROP),
-    ])  # fmt: skip
-
-
-def attach(sock: socket.socket, program: bytes) -> None:
-    """SO_ATTACH_FILTER: the kernel copies the program during the call."""
-    buf = ctypes.create_string_buffer(program, len(program))
-    fprog = struct.pack("@HL", len(program) // _INSN.size, ctypes.addressof(buf))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+    ]  # fmt: skip
