@@ -80,6 +80,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 def _complain(e: object) -> None:
     msg = " ".join(str(e).split()) or type(e).__name__
+    try:
+        sys.stdout.flush()  # what was printed comes before the complaint
+    except (OSError, ValueError):
+        pass
     sys.stderr.write(f"netdiag: {msg}\n")
     sys.stderr.flush()
 

@@ -93,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
         fmt = TextFormatter(link=args.link, epoch=args.epoch)
     from netdiag.render.jsonout import packet_json
 
-    status = 0
     with read_capture(source) as reader:
         try:
             shown = 0
@@ -126,10 +125,9 @@ def run(args: argparse.Namespace) -> int:
     if acc is not None:
         _print_stats(acc, args)
     if damaged is not None:
-        sys.stdout.flush()
-        sys.stderr.write(f"netdiag: {' '.join(str(damaged).split())}\n")
-        status = 1
-    return status
+        damaged.exit_status = 1  # what was read is printed; cli.py says what broke it
+        raise damaged
+    return 0
 
 
 def _packet_filter(words: list[str]) -> Any:
