@@ -19,25 +19,13 @@ import socket
 import sys
 from typing import Any
 
+from netdiag.argtypes import number as _number
 from netdiag.errors import UsageError
 from netdiag.probes.ping import PingOptions, PingSent, SendFailed, ping
 from netdiag.probes.pingcore import NoAnswerYet, PingError, PingReply, PingStart
 from netdiag.render import ping as render
 
 __all__ = ["add_parser", "cmd_ping", "options_from_args"]
-
-
-def _number(kind: type, what: str, low: float | None = None) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text, 0) if kind is int else kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {what}: {text!r}") from None
-        if low is not None and value < low:
-            raise argparse.ArgumentTypeError(f"invalid {what}: {text!r} (below {low})")
-        return value
-
-    return parse
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

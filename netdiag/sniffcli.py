@@ -14,6 +14,7 @@ import argparse
 import sys
 from typing import Any
 
+from netdiag.argtypes import number as _number
 from netdiag.capture.afpacket import DEFAULT_BUFFER, MAX_SNAPLEN
 from netdiag.capture.sniff import Sniffer, SniffOptions, SniffResult
 from netdiag.packets.numbers import LinkType
@@ -24,19 +25,6 @@ _LINKTYPE_TEXT = {
     int(LinkType.ETHERNET): "EN10MB (Ethernet)",
     int(LinkType.LINUX_SLL2): "LINUX_SLL2 (Linux cooked v2)",
 }
-
-
-def _number(kind: type, what: str, low: float) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {what}: {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"invalid {what}: {text!r} (below {low})")
-        return value
-
-    return parse
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ import socket
 import sys
 from typing import Any
 
+from netdiag.argtypes import number as _number
 from netdiag.errors import UsageError
 from netdiag.probes.mtr import MtrOptions, MtrReport, mtr
 from netdiag.probes.tracecore import Hop, Method, TraceStart
@@ -24,16 +25,6 @@ from netdiag.render import trace as render
 __all__ = ["add_parser", "cmd_traceroute", "cmd_mtr", "parse_wait", "trace_options"]
 
 _CLEAR = "\x1b[H\x1b[2J"
-
-
-def _number(kind: type, what: str) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            return kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {what}: {text!r}") from None
-
-    return parse
 
 
 def parse_wait(text: str) -> tuple[float, float, float]:

@@ -14,6 +14,7 @@ import re
 import sys
 from typing import Any
 
+from netdiag.argtypes import number as _num
 from netdiag.errors import UsageError
 
 __all__ = ["add_parser", "parse_rate"]
@@ -27,16 +28,6 @@ def parse_rate(text: str) -> float:
     if not m:
         raise argparse.ArgumentTypeError(f"invalid rate: {text!r}")
     return float(m.group(1)) * _SUFFIX[m.group(2).lower()]
-
-
-def _num(kind: type, what: str) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            return kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {what}: {text!r}") from None
-
-    return parse
 
 
 def add_parser(subparsers: Any) -> None:
