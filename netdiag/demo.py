@@ -8,8 +8,11 @@ print what they hold. With root, the tour continues in a network-namespace lab
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from netdiag import cli
 
@@ -48,6 +51,18 @@ def tour_captures() -> int:
     return worst
 
 
+def _in(lab: Any, node: str, argv: list[str], expect: int = 0) -> int:
+    """Run ``netdiag ARGV`` in ``node``, echoing the command; 0 if it exited as expected."""
+    print(f"[{node}]$ netdiag {' '.join(argv)}", flush=True)
+    status = lab.exec(node, [sys.executable, "-m", "netdiag", *argv], timeout=60).returncode
+    return 0 if status == expect else max(status, 1)
+
+
+def _background(lab: Any, node: str, argv: list[str]) -> Any:
+    print(f"[{node}]$ netdiag {' '.join(argv)} &", flush=True)
+    return lab.popen(node, [sys.executable, "-m", "netdiag", *argv])
+
+
 def tour_lab() -> int:
     """Build a 4-router lab, probe across it, tear it down (also on failure)."""
     from netdiag.lab import Lab
@@ -59,20 +74,38 @@ def tour_lab() -> int:
     with Lab.up(name, routers=4) as lab:
         print(format_lab(Lab.show(name)), flush=True)
         dst4, dst6 = lab.addr("dst", 4), lab.addr("dst", 6)
-        for title, argv in (
-            ("ping across the lab, IPv4", ["ping", "-c", "3", "-i", "0.2", "-W", "1", dst4]),
-            ("ping across the lab, IPv6", ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "1", dst6]),
-            (
-                "a TTL too small: time exceeded from r2",
-                ["ping", "-c", "2", "-i", "0.2", "-W", "1", "-t", "2", dst4],
-            ),
-        ):
-            _section(title)
-            print(f"[src]$ netdiag {' '.join(argv)}", flush=True)
-            cmd = [sys.executable, "-m", "netdiag", *argv]
-            status = lab.exec("src", cmd, timeout=30).returncode
-            if "-t" not in argv:  # the TTL probe exits 1 by design (no reply)
-                worst = max(worst, status)
+        relay = lab.addr("r2", 4)
+        _section("ping across the lab, IPv4 and IPv6")
+        worst |= _in(lab, "src", ["ping", "-c", "3", "-i", "0.2", "-W", "1", dst4])
+        worst |= _in(lab, "src", ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "1", dst6])
+        _section("a TTL too small: time exceeded from r2 (no reply: exit 1)")
+        worst |= _in(lab, "src", ["ping", "-c", "2", "-i", "0.2", "-W", "1", "-t", "2", dst4], 1)
+        _section("TCP ping to a closed port: the RST answers")
+        worst |= _in(lab, "src", ["ping", "--tcp", "22", "-c", "2", "-i", "0.2", dst4])
+        _section("traceroute, UDP over IPv4 and ICMP over IPv6")
+        worst |= _in(lab, "src", ["traceroute", "-n", dst4])
+        worst |= _in(lab, "src", ["traceroute", "-n", "-I", "-6", dst6])
+        _section("mtr report, 5 rounds")
+        worst |= _in(lab, "src", ["mtr", "-r", "-n", "-c", "5", "-i", "0.2", dst4])
+        _section("sniffing ICMP on r2 while src pings dst")
+        sniff = _background(lab, "r2", ["sniff", "-i", "eth0", "-c", "4", "--duration", "10",
+                                        "icmp"])  # fmt: skip
+        time.sleep(1.0)
+        lab.exec("src", ["ping", "-c", "2", "-i", "0.2", "-q", dst4], capture_output=True)
+        worst |= sniff.wait(timeout=15)
+        _section("a UDP test through a relay in r2 that drops and reorders 1%")
+        recv = _background(lab, "dst", ["udp", "recv", "--once", "--deadline", "30"])
+        impair = _background(lab, "r2", ["impair", "--listen", f"{relay}:5300", "--to",
+                                         f"{dst4}:5301", "--loss", "0.01", "--reorder", "0.01",
+                                         "--seed", "1", "--duration", "15"])  # fmt: skip
+        time.sleep(1.0)
+        worst |= _in(lab, "src", ["udp", "send", relay, "-p", "5300", "--rate", "2000", "-n",
+                                  "4000"])  # fmt: skip
+        for proc in (recv, impair):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
     print(f"\nlab {name!r} removed", flush=True)
     return worst
 
