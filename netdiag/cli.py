@@ -52,6 +52,7 @@ COMMAND_MODULES: dict[str, str] = {
     "udp": "udpcli",
     "impair": "udpcli",
     "lab": "labcli",
+    "sockets": "socketscli",
 }
 
 
