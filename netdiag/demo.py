@@ -92,7 +92,7 @@ def tour_lab() -> int:
                                         "icmp"])  # fmt: skip
         time.sleep(1.0)
         lab.exec("src", ["ping", "-c", "2", "-i", "0.2", "-q", dst4], capture_output=True)
-        worst |= sniff.wait(timeout=15)
+        worst |= int(sniff.wait(timeout=15))
         _section("a UDP test through a relay in r2 that drops and reorders 1%")
         recv = _background(lab, "dst", ["udp", "recv", "--once", "--deadline", "30"])
         impair = _background(lab, "r2", ["impair", "--listen", f"{relay}:5300", "--to",
