@@ -119,6 +119,20 @@ def add_parser(subparsers: Any) -> None:
         metavar="N",
         help="let the first N datagrams through unimpaired (a handshake)",
     )
+    i.add_argument(
+        "--queue",
+        type=_num(int, "queue"),
+        default=100_000,
+        metavar="N",
+        help="most datagrams held or delayed at once (more are dropped)",
+    )
+    i.add_argument(
+        "--queue-bytes",
+        type=_num(int, "queue bytes"),
+        default=64 << 20,
+        metavar="BYTES",
+        help="most payload bytes held or delayed at once (more are dropped)",
+    )
     i.add_argument("--seed", type=_num(int, "seed"))
     i.add_argument("--log", metavar="FILE")
     i.add_argument("--duration", type=_num(float, "duration"), metavar="SECONDS")
@@ -131,7 +145,7 @@ def _out(text: str) -> None:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from netdiag.probes.udptest import SendOptions, send
+    from netdiag.probes.udpsend import SendOptions, send
     from netdiag.render import udp as render
 
     opts = SendOptions(
@@ -154,7 +168,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_recv(args: argparse.Namespace) -> int:
-    from netdiag.probes.udptest import Interim, RecvOptions, TestReport, receive
+    from netdiag.probes.udprecv import Interim, RecvOptions, TestReport, receive
     from netdiag.render import udp as render
 
     opts = RecvOptions(
@@ -208,6 +222,8 @@ def cmd_impair(args: argparse.Namespace) -> int:
         hold_ms=args.hold,
         duration=args.duration,
         spare=args.spare,
+        max_queue=args.queue,
+        max_bytes=args.queue_bytes,
     )
     result = relay(opts, ready=lambda: _out(f"impair: relaying {args.listen} -> {args.to}"))
     acts = ", ".join(f"{k} {v}" for k, v in sorted(result.actions.items())) or "nothing"

@@ -1,12 +1,12 @@
-"""Loss, duplication, reordering and delay variation of a sequenced UDP stream.
+"""Loss and duplication of a sequenced UDP stream, and the tracker that computes
+every stream metric.
 
 Pure and clock-free: a :class:`StreamTracker` is fed arrivals
 ``(seq, send_ns, recv_ns)`` in arrival order and, at the end, the sequence
 number the sender would have used next (when known); it returns a frozen
 :class:`UdpMetrics`. The same tracker serves the live receiver, the receiver's
-interim reports and the analysis of captures.
-
-What is counted, and where it is defined:
+interim reports and the analysis of captures. It owns the arrival set and what
+follows from it; the other metrics live in their own modules and are fed from here:
 
 * **Loss** (RFC 7680 §2.4): a packet sent and not received before the receiver
   stopped waiting (its loss timeout is RFC 7680's Tmax, applied by the caller).
@@ -16,120 +16,31 @@ What is counted, and where it is defined:
   numbers; count, mean and maximum length.
 * **Duplicates** (RFC 5560 §2-3): additional copies of a packet already
   received. Only the first copy takes part in the other metrics.
-* **Reordering** (RFC 4737): §3.3 a packet is reordered when its sequence number
-  is below NextExp (one more than the highest received so far); §4.1 ratio over
-  received packets; §4.2 extent ``e = i - j`` where ``i`` is its arrival
-  position and ``j`` that of the earliest arrival with a higher number; §4.3 late
-  time (its receive time minus that of packet ``j``); §5 n-reordering: reordered
-  and below each of the ``n`` packets that arrived just before it.
-* **Interarrival jitter** (RFC 3550 §6.4.1 / A.8), over arrivals in arrival order:
-  ``J += (|D(i-1, i)| - J) / 16``.
-* **IPDV and PDV** (RFC 5481 §4.1-4.2) from one-way delay ``recv - send``: IPDV
-  is the delay difference of consecutive sequence numbers both received; PDV is
-  delay minus the minimum delay. A constant clock offset between sender and
-  receiver cancels in both (and in jitter); clock drift does not, and the
-  absolute one-way delay (``owd_min_ms``) is only meaningful with synchronized
-  clocks.
+* **Reordering** (RFC 4737): :mod:`netdiag.metrics.udpreorder`; this module keeps
+  NextExp (§3.3) and tells it which arrivals were in order.
+* **Jitter, IPDV, PDV** (RFC 3550, RFC 5481): :mod:`netdiag.metrics.udpdelay`.
 * **iperf3's out-of-order count**, emulating its receiver as iperf3 documents and
   behaves: a datagram numbered above the highest so far adds the gap to the loss
   count; any other (reordered *or* duplicated) is "out of order" and takes one
   off the loss count. So iperf3 nets late and duplicate datagrams against losses
   and never sees loss after its last datagram; both are reported side by side.
+  (Eight lines, kept inline in :meth:`StreamTracker.arrive`: it runs per packet.)
 
-Memory is bounded: arrivals are tracked as ranges (:class:`RangeSet`), in-order
-runs for the extent likewise, delay samples exactly up to ``EXACT_SAMPLES`` and
-then in a log-linear histogram (relative error below 1/128). Past ``max_ranges``
-outstanding gaps the oldest is closed as a loss period; a packet arriving below
-that floor counts as ``beyond_window`` (lost by lateness, RFC 7680 Tmax).
+Memory is bounded: arrivals are tracked as ranges (:class:`RangeSet`). Past
+``max_ranges`` outstanding gaps the oldest is closed as a loss period; a packet
+arriving below that floor counts as ``beyond_window`` (lost by lateness, RFC
+7680 Tmax).
 """
 
 from __future__ import annotations
 
-from array import array
-from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from netdiag.metrics.rangeset import RangeSet
+from netdiag.metrics.udpdelay import EXACT_SAMPLES, DelayVariation, Percentiles, Samples
+from netdiag.metrics.udpreorder import Reordering
 
 __all__ = ["StreamTracker", "UdpMetrics", "Percentiles", "Samples", "Unwrapper", "EXACT_SAMPLES"]
-
-EXACT_SAMPLES = 1 << 20
-_NS_PER_MS = 1e6
-
-
-# --------------------------------------------------------------------------- samples
-
-
-def _bucket(v: int) -> int:
-    """Log-linear bucket of ``v >= 0``: exact below 256, then 128 buckets per octave."""
-    if v < 256:
-        return v
-    shift = v.bit_length() - 8
-    return (shift << 8) | (v >> shift)
-
-
-def _bucket_value(key: int) -> float:
-    if key < 256:
-        return float(key)
-    shift, m = key >> 8, key & 0xFF
-    return float((m << shift) + (1 << (shift - 1)))
-
-
-class Samples:
-    """Integer samples for percentiles: exact up to ``cap`` values, then a histogram."""
-
-    __slots__ = ("values", "hist", "count", "cap")
-
-    def __init__(self, cap: int = EXACT_SAMPLES) -> None:
-        self.values: array[int] | None = array("q")
-        self.hist: dict[int, int] = {}
-        self.count = 0
-        self.cap = cap
-
-    def add(self, v: int) -> None:
-        self.count += 1
-        if self.values is not None:
-            self.values.append(v)
-            if len(self.values) >= self.cap:
-                for x in self.values:
-                    self._hist_add(x)
-                self.values = None
-        else:
-            self._hist_add(v)
-
-    def _hist_add(self, v: int) -> None:
-        key = _bucket(v) if v >= 0 else -_bucket(-v) - 1
-        self.hist[key] = self.hist.get(key, 0) + 1
-
-    def quantile(self, q: float) -> float | None:
-        """Nearest-rank quantile (the ceil(q*n)-th smallest); None when empty."""
-        if self.count == 0:
-            return None
-        rank = max(1, -(-int(q * 1_000_000) * self.count // 1_000_000))
-        if self.values is not None:
-            return float(sorted(self.values)[rank - 1])
-        seen = 0
-        for key in sorted(self.hist):
-            seen += self.hist[key]
-            if seen >= rank:
-                return _bucket_value(key) if key >= 0 else -_bucket_value(-key - 1)
-        return None  # pragma: no cover (rank <= count)
-
-
-@dataclass(frozen=True)
-class Percentiles:
-    """p50/p90/p99 in milliseconds (nearest rank)."""
-
-    p50: float
-    p90: float
-    p99: float
-
-    @classmethod
-    def of(cls, samples: Samples, offset_ns: int = 0) -> Percentiles | None:
-        if samples.count == 0:
-            return None
-        qs = [samples.quantile(q) for q in (0.5, 0.9, 0.99)]
-        return cls(*((float(v or 0.0) - offset_ns) / _NS_PER_MS for v in qs))
 
 
 # --------------------------------------------------------------------------- sequence wrap
@@ -243,32 +154,12 @@ class StreamTracker:
         self.duplicates = 0
         self.before_start = 0
         self.beyond_window = 0
-        # RFC 4737: arrival positions of distinct packets, in-order runs for j
-        self._pos = 0
-        self._run_seq: list[int] = []
-        self._run_pos: list[int] = []
-        self._run_ns: list[int] = []
-        self._run_next_pos = -1
-        self.reordered = 0
-        self._extent_sum = 0
-        self.extent_max = 0
-        self._late_sum = 0
-        self._late_max = 0
-        self.n_reordered = [0, 0, 0]
-        self._p1 = self._p2 = self._p3 = -1  # previous 3 distinct arrivals' numbers
+        self.order = Reordering(max_ranges)
+        self.delay = DelayVariation()
         # iperf3 emulation
         self._i3_max = -1 if first_seq is None else first_seq - 1
         self.ooo_iperf3 = 0
         self.lost_iperf3 = 0
-        # delay
-        self._jitter = 0.0
-        self._prev_transit: int | None = None
-        self._delays = Samples()
-        self._ipdv = Samples()
-        self._ring = 4096
-        self._ring_seq = [-1] * self._ring
-        self._ring_d = [0] * self._ring
-        self._min_d: int | None = None
         self._first_recv: int | None = None
         self._last_recv = 0
         # closed loss periods (memory bound)
@@ -276,6 +167,10 @@ class StreamTracker:
         self._closed_lost = 0
         self._closed_max = 0
         self._closed_members = 0
+
+    @property
+    def reordered(self) -> int:
+        return self.order.reordered
 
     # -- per arrival (hot path: keep it short)
 
@@ -297,14 +192,12 @@ class StreamTracker:
             self._got.add(seq)
             if seq >= self._top:
                 self._top = seq + 1
-            pos = self._pos
-            if seq != nxt or pos != self._run_next_pos:
-                self._new_run(seq, pos, recv_ns)
-            self._run_next_pos = pos + 1
+            self.order.in_order(seq, seq == nxt, recv_ns)
             self._next = seq + 1
+            if seq != nxt and len(self._got) > self.max_ranges:
+                self._close_oldest_gap()
         else:
-            floor = self._floor
-            if seq < floor:
+            if seq < self._floor:
                 if self.first_seq is not None and seq < self.first_seq:
                     self.before_start += 1
                 else:
@@ -315,74 +208,29 @@ class StreamTracker:
                 return
             if seq >= self._top:  # overtaken only by the END packet
                 self._top = seq + 1
-            self._reordered(seq, recv_ns)
-        self._pos += 1
-        self._p3, self._p2, self._p1 = self._p2, self._p1, seq
+            self.order.late(seq, recv_ns)
         if self._first_recv is None:
             self._first_recv = recv_ns
         self._last_recv = recv_ns
-        d = recv_ns - send_ns
-        prev = self._prev_transit
-        if prev is not None:
-            self._jitter += (abs(d - prev) - self._jitter) / 16.0
-        self._prev_transit = d
-        self._delays.add(d)
-        if self._min_d is None or d < self._min_d:
-            self._min_d = d
-        ring = self._ring
-        k = seq % ring
-        rs, rd = self._ring_seq, self._ring_d
-        b = (seq - 1) % ring
-        if rs[b] == seq - 1:
-            self._ipdv.add(d - rd[b])
-        a = (seq + 1) % ring
-        if rs[a] == seq + 1:
-            self._ipdv.add(rd[a] - d)
-        rs[k] = seq
-        rd[k] = d
-
-    def _new_run(self, seq: int, pos: int, recv_ns: int) -> None:
-        self._run_seq.append(seq)
-        self._run_pos.append(pos)
-        self._run_ns.append(recv_ns)
-        if len(self._run_seq) > self.max_ranges:
-            del self._run_seq[0], self._run_pos[0], self._run_ns[0]
-        if len(self._got) > self.max_ranges:
-            self._close_oldest_gap()
+        self.delay.add(seq, recv_ns - send_ns)
 
     def _close_oldest_gap(self) -> None:
-        lo, hi = self._got.pop_first()
-        if lo > self._floor:
-            self._close_period(lo - self._floor)
-        self._closed_members += hi - lo
-        nxt = self._got.first
-        if nxt is not None:
-            self._close_period(nxt - hi)
-            self._floor = nxt
-        else:
-            self._floor = hi
+        while len(self._got) > self.max_ranges:
+            lo, hi = self._got.pop_first()
+            if lo > self._floor:
+                self._close_period(lo - self._floor)
+            self._closed_members += hi - lo
+            nxt = self._got.first
+            if nxt is not None:
+                self._close_period(nxt - hi)
+                self._floor = nxt
+            else:
+                self._floor = hi
 
     def _close_period(self, length: int) -> None:
         self._closed_periods += 1
         self._closed_lost += length
         self._closed_max = max(self._closed_max, length)
-
-    def _reordered(self, seq: int, recv_ns: int) -> None:
-        self.reordered += 1
-        k = bisect_right(self._run_seq, seq)  # first in-order run numbered above seq
-        if k < len(self._run_seq):
-            extent = self._pos - self._run_pos[k]
-            late = recv_ns - self._run_ns[k]
-            self._extent_sum += extent
-            self.extent_max = max(self.extent_max, extent)
-            self._late_sum += late
-            self._late_max = max(self._late_max, late)
-        if seq < self._p1:
-            self.n_reordered[0] += 1
-            if seq < self._p2:
-                self.n_reordered[1] += 1
-                if seq < self._p3:
-                    self.n_reordered[2] += 1
 
     def mark_end(self, end_seq: int, recv_ns: int) -> None:
         """The sender's end-of-test packet, numbered ``end_seq`` (one past its last data
@@ -392,10 +240,8 @@ class StreamTracker:
             self.first_seq = self._next = self._floor = self._top = end_seq
             self._i3_max = end_seq - 1
         if end_seq >= self._next:
-            self._new_run(end_seq, self._pos, recv_ns)
+            self.order.end_marker(end_seq, recv_ns)
             self._next = end_seq + 1
-            self._pos += 1
-            self._p3, self._p2, self._p1 = self._p2, self._p1, end_seq
 
     # -- the result
 
@@ -405,7 +251,7 @@ class StreamTracker:
         received = self._got.members + self._closed_members
         first = self.first_seq if self.first_seq is not None else self._top
         lost = self._top - first - received
-        return received, lost, self.duplicates, self.reordered, self._jitter / _NS_PER_MS
+        return received, lost, self.duplicates, self.order.reordered, self.delay.jitter_ms
 
     def result(self, end_seq: int | None = None) -> UdpMetrics:
         """Metrics now; ``end_seq`` is one past the sender's last number (None: unknown,
@@ -419,25 +265,23 @@ class StreamTracker:
             periods += 1
             lost_in += hi - lo
             longest = max(longest, hi - lo)
-        reo = self.reordered
-        extents_counted = reo if reo else 1
-        min_d = self._min_d
+        order, delay = self.order, self.delay
         return UdpMetrics(
             sent=sent,
             received=received,
             duplicates=self.duplicates,
-            reordered=reo,
-            reorder_extent_max=self.extent_max,
-            reorder_extent_mean=self._extent_sum / extents_counted,
-            late_time_max_ms=self._late_max / _NS_PER_MS,
-            late_time_mean_ms=self._late_sum / extents_counted / _NS_PER_MS,
-            n_reordering=(self.n_reordered[0], self.n_reordered[1], self.n_reordered[2]),
+            reordered=order.reordered,
+            reorder_extent_max=order.extent_max,
+            reorder_extent_mean=order.extent_mean,
+            late_time_max_ms=order.late_time_max_ms,
+            late_time_mean_ms=order.late_time_mean_ms,
+            n_reordering=order.n_reordering,
             out_of_order_iperf3=self.ooo_iperf3,
             lost_iperf3=self.lost_iperf3,
-            jitter_ms=self._jitter / _NS_PER_MS,
-            ipdv_ms=Percentiles.of(self._ipdv),
-            pdv_ms=Percentiles.of(self._delays, min_d or 0),
-            owd_min_ms=None if min_d is None else min_d / _NS_PER_MS,
+            jitter_ms=delay.jitter_ms,
+            ipdv_ms=delay.ipdv_ms(),
+            pdv_ms=delay.pdv_ms(),
+            owd_min_ms=delay.owd_min_ms,
             loss_periods=periods,
             loss_period_mean=lost_in / periods if periods else 0.0,
             loss_period_max=longest,

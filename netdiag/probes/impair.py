@@ -23,10 +23,12 @@ before it (so it truly arrives out of order on an order-keeping path), else as
 receivers are checked against. Lines of held datagrams appear when they leave;
 sort by ``n`` for sending order.
 
-Bounded: at most ``max_queue`` datagrams held or delayed (past that a datagram
-is dropped and logged with ``"reason": "queue full"``), ``max_peers`` peers,
-optional ``duration``. SIGINT/SIGTERM (or ``stop``) flush what is held and
-delayed, close the log and return the counts.
+Bounded: at most ``max_queue`` datagrams and ``max_bytes`` bytes of payload held
+or delayed (past either, a new datagram is dropped and logged with
+``"reason": "queue full"``), ``max_peers`` peers, a held datagram waits at most
+``hold_ms``, optional ``duration``. SIGINT/SIGTERM (or ``stop``) end the loop:
+what is held and delayed is sent at once (and logged), the log is closed and the
+counts are returned; the CLI then exits with status 0.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class ImpairOptions:
     log: str | None = None
     hold_ms: float = 200.0
     max_queue: int = 100_000
+    max_bytes: int = 64 << 20
     max_peers: int = 64
     duration: float | None = None
     spare: int = 0  # the first ``spare`` datagrams pass unimpaired (a handshake)
@@ -84,6 +87,8 @@ class ImpairOptions:
         for name in ("loss", "dup", "reorder"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UsageError(f"--{name} {getattr(self, name)}: must be 0..1")
+        if self.max_queue < 1 or self.max_bytes < 1:
+            raise UsageError("--queue and --queue-bytes must be >= 1")
         if self.gap < 1:
             raise UsageError(f"--gap {self.gap}: must be >= 1")
         if self.delay_ms < 0 or self.jitter_ms < 0 or self.jitter_ms > self.delay_ms + 1e-9:
@@ -124,6 +129,7 @@ class _Relay:
         self.held: list[list[Any]] = []  # [n, data, peer, passed, since_ns, delay_ns]
         self.timers: list[tuple[int, int, int, bytes, Any]] = []  # (due, tie, n, data, peer)
         self.tie = 0
+        self.queued_bytes = 0  # payload bytes in ``held`` and ``timers``
 
     # -- the sender side
 
@@ -137,7 +143,8 @@ class _Relay:
         if u_loss < o.loss:
             self._log(n, "drop", 0)
             return
-        if len(self.held) + len(self.timers) >= o.max_queue:
+        full = len(self.held) + len(self.timers) >= o.max_queue
+        if full or self.queued_bytes + len(data) > o.max_bytes:
             self._log(n, "drop", 0, ', "reason": "queue full"')
             return
         if u_dup < o.dup:
@@ -146,6 +153,7 @@ class _Relay:
             self._out(n, data, peer, now, delay)
         elif u_reo < o.reorder:
             self.held.append([n, data, peer, 0, now, delay])
+            self.queued_bytes += len(data)
         else:
             self._log(n, "forward", delay)
             self._out(n, data, peer, now, delay)
@@ -154,6 +162,7 @@ class _Relay:
         if delay > 0:
             self.tie += 1
             heapq.heappush(self.timers, (now + delay, self.tie, n, data, peer))
+            self.queued_bytes += len(data)
         else:
             self._emit(n, data, peer, now)
 
@@ -175,6 +184,7 @@ class _Relay:
     def _release(self, h: list[Any], now: int) -> None:
         self.held.remove(h)
         n, data, peer, passed, since, delay = h
+        self.queued_bytes -= len(data)
         held = now - since
         if passed:
             self._log(n, "reorder", held + delay)
@@ -209,6 +219,7 @@ class _Relay:
     def due(self, now: int) -> None:
         while self.timers and self.timers[0][0] <= now:
             _due, _tie, n, data, peer = heapq.heappop(self.timers)
+            self.queued_bytes -= len(data)
             self._emit(n, data, peer, now)
         limit = int(self.o.hold_ms * 1e6)
         for h in [h for h in self.held if now - h[4] >= limit]:
@@ -250,6 +261,7 @@ class _Relay:
             self._release(h, now)
         while self.timers:
             _due, _tie, n, data, peer = heapq.heappop(self.timers)
+            self.queued_bytes -= len(data)
             self._emit(n, data, peer, now)
 
     def close(self) -> None:

@@ -5,7 +5,7 @@ A flow is (src, dst, sport, dport). Its format is decided from its first
 datagrams of 12 bytes or more (shorter ones, like iperf3's 4-byte stream
 setup, are counted as ``foreign``):
 
-* ``netdiag``: :mod:`netdiag.probes.udptest`'s header (its END marks the end);
+* ``netdiag``: :mod:`netdiag.probes.udpwire`'s header (its END marks the end);
 * ``iperf3``: seconds (4), microseconds (4), then a sequence number, 32-bit or,
   with ``--udp-counters-64bit``, 64-bit; 64-bit when the four bytes after the
   microseconds are zero in every sample. iperf3 numbers from 1. Its seconds are
@@ -32,7 +32,7 @@ from netdiag.capture.files import read_capture
 from netdiag.errors import UsageError
 from netdiag.metrics.udpmetrics import StreamTracker, Unwrapper
 from netdiag.packets import decode
-from netdiag.probes import udptest
+from netdiag.probes import udpwire
 from netdiag.render.udp import metrics_json
 
 __all__ = ["analyze", "classify", "MID_STREAM"]
@@ -78,7 +78,7 @@ def classify(samples: list[bytes]) -> str | None:
     """``netdiag``, ``iperf3``, ``iperf3-64``, ``rtp`` or None, from a flow's first payloads."""
     if not samples:
         return None
-    if sum(udptest.parse(s) is not None for s in samples) * 2 > len(samples):
+    if sum(udpwire.parse(s) is not None for s in samples) * 2 > len(samples):
         return "netdiag"
     if all(len(s) >= 16 for s in samples):
         fields = [struct.unpack_from("!IIII", s) for s in samples]
@@ -131,7 +131,7 @@ class _Flow:
 
     def _seq_of(self, s: bytes) -> int:
         if self.fmt == "netdiag":
-            head = udptest.parse(s)
+            head = udpwire.parse(s)
             return head[2] if head else 1 << 62
         if len(s) < 16:
             return 1 << 62
@@ -141,10 +141,10 @@ class _Flow:
     def _one(self, s: bytes, ts: int) -> None:
         fmt, tracker = self.fmt, self.tracker
         if fmt == "netdiag" and tracker is not None:
-            head = udptest.parse(s)
-            if head is None or head[0] == udptest.REPORT:
+            head = udpwire.parse(s)
+            if head is None or head[0] == udpwire.REPORT:
                 self.foreign += 1
-            elif head[0] == udptest.END:
+            elif head[0] == udpwire.END:
                 if self.end_seq is None:
                     self.end_seq = head[2]
                     tracker.mark_end(head[2], ts)

@@ -221,6 +221,6 @@ def recv_text(report: Mapping[str, Any]) -> str:
 def interim_line(e: Any) -> str:
     return (
         f"[{e.test_id:08x}] {e.start_s:6.2f}-{e.end_s:6.2f} s  {e.rate_pps:10.1f} pps  "
-        f"received {e.received}  lost {e.lost}  dup {e.duplicates}  "
+        f"received {e.received} (+{e.interval_received})  lost {e.lost}  dup {e.duplicates}  "
         f"reordered {e.reordered}  jitter {e.jitter_ms:.3f} ms"
     )

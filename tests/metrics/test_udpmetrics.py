@@ -2,6 +2,10 @@
 
 Arrival sequences are written as in RFC 4737's examples: the sequence numbers in
 the order they arrived. Positions and times count from the first arrival.
+
+These cases are worked by hand from the definitions in the sections each test
+cites, not copied from the RFCs' own example tables (RFC 4737 §7, RFC 3357): the
+stored copies of those RFCs that could be searched hold only their opening pages.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from netdiag.lab import in_netns
-from netdiag.probes.udptest import END, build
+from netdiag.probes.udpwire import END, build
 
 pytestmark = pytest.mark.root
 
