@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 
-__all__ = ["mac_text", "mac_bytes", "ip4_text", "ip6_text", "ip_text", "ip_bytes"]
+__all__ = [
+    "mac_text",
+    "mac_bytes",
+    "ip4_text",
+    "ip6_text",
+    "ip4_pair_text",
+    "ip6_pair_text",
+    "PAIR_TEXT",
+    "ip_text",
+    "ip_bytes",
+]
 
 
 def mac_text(b: bytes) -> str:
@@ -32,6 +42,14 @@ def mac_bytes(text: str | bytes) -> bytes:
 _TEXT_CACHE: dict[bytes, str] = {}
 _TEXT_CACHE_MAX = 4096
 
+# And few (source, destination) pairs: the IP decoders take both texts from one
+# lookup here (``PAIR_TEXT.get(key) or ip4_pair_text(key)``: the hit costs no
+# call). Keys: an IPv4 pair is its 8 address bytes as one int (an int hashes
+# faster than bytes), an IPv6 pair its 32 address bytes. Bounded, cleared whole
+# when full (the dict itself is never replaced: decoders hold it).
+PAIR_TEXT: dict[int | bytes, tuple[str, str]] = {}
+_PAIR_TEXT_MAX = 16384
+
 
 def _cached_text(family: int, b: bytes) -> str:
     t = _TEXT_CACHE.get(b)
@@ -49,6 +67,30 @@ def ip4_text(b: bytes) -> str:
 
 def ip6_text(b: bytes) -> str:
     return _cached_text(AF_INET6, b)
+
+
+def ip4_pair_text(key: int) -> tuple[str, str]:
+    """Source and destination text of the IPv4 pair ``key`` (``src << 32 | dst``)."""
+    t = PAIR_TEXT.get(key)
+    if t is None:
+        b = key.to_bytes(8, "big")
+        t = _remember_pair(key, ip4_text(b[:4]), ip4_text(b[4:]))
+    return t
+
+
+def ip6_pair_text(key: bytes) -> tuple[str, str]:
+    """Source and destination text of the IPv6 pair ``key`` (the 32 address bytes)."""
+    t = PAIR_TEXT.get(key)
+    if t is None:
+        t = _remember_pair(bytes(key), ip6_text(key[:16]), ip6_text(key[16:]))
+    return t
+
+
+def _remember_pair(key: int | bytes, src: str, dst: str) -> tuple[str, str]:
+    if len(PAIR_TEXT) >= _PAIR_TEXT_MAX:
+        PAIR_TEXT.clear()
+    t = PAIR_TEXT[key] = (src, dst)
+    return t
 
 
 def ip_text(b: bytes) -> str:

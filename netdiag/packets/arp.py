@@ -13,35 +13,56 @@ __all__ = ["Arp", "HEADER_LEN", "build"]
 
 _S = struct.Struct("!HHBBH")  # htype, ptype, hlen, plen, op
 HEADER_LEN = _S.size  # 8, before the variable-length addresses
+_LENS = struct.Struct("!BB")  # hlen, plen, at byte 4
+_U16 = struct.Struct("!H")
 
 OP_NAMES = {1: "Request", 2: "Reply", 3: "Reverse Request", 4: "Reverse Reply"}
 
 
 class Arp:
-    __slots__ = ("_buf", "htype", "ptype", "hlen", "plen", "op", "offset", "length")
+    """No ``__init__`` (STYLE habit 9): ``decode`` validates and fills the slots;
+    the other fields are read from the buffer when asked."""
+
+    __slots__ = ("_buf", "hlen", "plen", "offset")
     _buf: bytes
-    htype: int
-    ptype: int
     hlen: int
     plen: int
-    op: int
     name = "arp"
     offset: int
-    length: int
 
-    def __init__(self, buf: bytes, off: int = 0) -> None:
+    @classmethod
+    def decode(cls, buf: bytes, off: int = 0) -> Arp:
+        """Validate and build (layer classes have no ``__init__``; see packet.py)."""
         got = len(buf) - off
         if got < HEADER_LEN:
             raise TruncatedError("arp", off, HEADER_LEN, got)
-        self.htype, self.ptype, hlen, plen, self.op = _S.unpack_from(buf, off)
+        hlen, plen = _LENS.unpack_from(buf, off + 4)
         need = HEADER_LEN + 2 * (hlen + plen)
         if got < need:
             raise TruncatedError("arp", off, need, got)
-        self._buf = buf
-        self.hlen = hlen
-        self.plen = plen
-        self.offset = off
-        self.length = need
+        a = cls()
+        a._buf = buf
+        a.hlen = hlen
+        a.plen = plen
+        a.offset = off
+        return a
+
+    @property
+    def htype(self) -> int:
+        return int(_U16.unpack_from(self._buf, self.offset)[0])
+
+    @property
+    def ptype(self) -> int:
+        return int(_U16.unpack_from(self._buf, self.offset + 2)[0])
+
+    @property
+    def op(self) -> int:
+        return int(_U16.unpack_from(self._buf, self.offset + 6)[0])
+
+    @property
+    def length(self) -> int:
+        """Header and addresses."""
+        return HEADER_LEN + 2 * (self.hlen + self.plen)
 
     @property
     def header_len(self) -> int:

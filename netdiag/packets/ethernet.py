@@ -4,6 +4,10 @@ Layout: destination MAC (6), source MAC (6), EtherType (2). A VLAN tag
 (IEEE 802.1Q §9.6) sits where the EtherType was: TPID (2) then TCI (2:
 PCP 3 bits, DEI 1 bit, VID 12 bits) and the next EtherType.
 A type field below 0x0600 is an 802.3 length (LLC follows): kept as ``type``.
+
+Like every layer class, ``Ethernet`` and ``VlanTag`` have no ``__init__``: the
+``decode`` classmethod validates and fills the slots, and the dispatcher
+(packet.py) fills them itself on its fast path (STYLE habit 9).
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from typing import Any
 from netdiag.errors import TruncatedError
 from netdiag.packets.addr import mac_bytes, mac_text
 
-__all__ = ["Ethernet", "VlanTag", "HEADER_LEN", "TAG_LEN", "build", "tci"]
+__all__ = ["Ethernet", "VlanTag", "HEADER_LEN", "TAG_LEN", "TAG", "TYPE", "TYPE_AT", "build", "tci"]
 
 _S = struct.Struct("!6s6sH")
 HEADER_LEN = _S.size  # 14
-_TYPE = struct.Struct("!H")
-_TAG = struct.Struct("!HH")  # TCI, next type (the TPID is the previous type field)
+TYPE = struct.Struct("!H")  # the EtherType, at TYPE_AT (the dispatcher reads it)
+TYPE_AT = 12
+TAG = struct.Struct("!HH")  # TCI, next type (the TPID is the previous type field)
 TAG_LEN = 4
 
 _PCP_SHIFT = 13
@@ -40,13 +45,16 @@ class Ethernet:
     name = "ethernet"
     header_len = HEADER_LEN
 
-    def __init__(self, buf: bytes, off: int = 0) -> None:
+    @classmethod
+    def decode(cls, buf: bytes, off: int = 0) -> Ethernet:
         got = len(buf) - off
         if got < HEADER_LEN:
             raise TruncatedError("ethernet", off, HEADER_LEN, got)
-        self._buf = buf
-        self.type = _TYPE.unpack_from(buf, off + 12)[0]
-        self.offset = off
+        eth = cls()
+        eth._buf = buf
+        eth.type = TYPE.unpack_from(buf, off + TYPE_AT)[0]
+        eth.offset = off
+        return eth
 
     @property
     def dst_raw(self) -> bytes:
@@ -79,13 +87,16 @@ class VlanTag:
     name = "vlan"
     header_len = TAG_LEN
 
-    def __init__(self, buf: bytes, off: int, tpid: int) -> None:
+    @classmethod
+    def decode(cls, buf: bytes, off: int, tpid: int) -> VlanTag:
         got = len(buf) - off
         if got < TAG_LEN:
             raise TruncatedError("vlan", off, TAG_LEN, got)
-        self.tci, self.type = _TAG.unpack_from(buf, off)
-        self.tpid = tpid
-        self.offset = off
+        tag = cls()
+        tag.tci, tag.type = TAG.unpack_from(buf, off)
+        tag.tpid = tpid
+        tag.offset = off
+        return tag
 
     @property
     def vid(self) -> int:

@@ -5,68 +5,105 @@ Layout (RFC 792, RFC 4443 §2.1): type (1), code (1), checksum (2), four
 type-specific bytes (``rest``). Subclasses say which types are errors and
 where their RFC 4884 length lives; the dispatcher decodes ``quoted_span`` into
 ``quoted`` (a Packet in quoted mode).
+
+The classes have no ``__init__`` (STYLE habit 9): ``decode`` validates and fills
+the slots, and the dispatcher (packet.py) fills them itself for a message that
+is not an error (nothing quoted, nothing to split). The checksum is read from
+the buffer when asked; what follows an error's header lives in ``_quote``.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, Self
 
 from netdiag.errors import TruncatedError
 from netdiag.packets.icmpext import Extensions, split_quote
 
-__all__ = ["ICMPBase", "HEADER_LEN"]
+__all__ = ["ICMPBase", "HEADER_LEN", "HOT"]
 
 _S = struct.Struct("!BBHI")
 HEADER_LEN = _S.size  # 8
+HOT = _S  # the dispatcher reads the whole header
+_U16 = struct.Struct("!H")
+
+
+class _Quote:
+    """What an error message carries after its header."""
+
+    __slots__ = ("packet", "span", "extensions", "error")
+
+    def __init__(self, span: tuple[int, int] | None, ext: Extensions | None, error: str | None):
+        self.packet: Any = None  # a Packet (packet.py imports this module, not the reverse)
+        self.span = span
+        self.extensions = ext
+        self.error = error
 
 
 class ICMPBase:
-    __slots__ = (
-        "_buf",
-        "_ip",
-        "offset",
-        "end",
-        "type",
-        "code",
-        "checksum",
-        "rest",
-        "quoted",
-        "quoted_span",
-        "extensions",
-        "ext_error",
-    )
+    __slots__ = ("_buf", "_ip", "offset", "end", "type", "code", "rest", "_quote")
     _buf: bytes
+    _ip: Any  # the IP layer carrying it (IPv4 | IPv6 | None), for the checksum
     offset: int
     end: int
     type: int
     code: int
-    checksum: int
     rest: int
+    _quote: _Quote | None  # None: not an error message, or itself quoted
     name = "icmp"
     header_len = HEADER_LEN
     partial = False
 
-    def __init__(
-        self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False
-    ) -> None:
+    @classmethod
+    def decode(cls, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False) -> Self:
+        """The message at ``off``, ending at ``end``, carried by ``ip``; an error
+        message's quote and extensions are split unless it is itself ``quoted``."""
         got = end - off
         if got < HEADER_LEN:
-            raise TruncatedError(self.name, off, HEADER_LEN, got)
-        self.type, self.code, self.checksum, self.rest = _S.unpack_from(buf, off)
-        self._buf = buf
-        self._ip = ip
-        self.offset = off
-        self.end = end
-        self.quoted: Any = None
-        self.quoted_span: tuple[int, int] | None = None
-        self.extensions: Extensions | None = None
-        self.ext_error: str | None = None
-        if self.is_error and not quoted:
-            length, heuristic = self._rfc4884()
-            self.quoted_span, self.extensions, self.ext_error = split_quote(
-                buf, off + HEADER_LEN, end, length, heuristic
-            )
+            raise TruncatedError(cls.name, off, HEADER_LEN, got)
+        msg = cls()
+        msg.type, msg.code, _csum, msg.rest = _S.unpack_from(buf, off)
+        msg._buf = buf
+        msg._ip = ip
+        msg.offset = off
+        msg.end = end
+        msg._quote = None
+        if msg.is_error and not quoted:
+            length, heuristic = msg._rfc4884()
+            msg._quote = _Quote(*split_quote(buf, off + HEADER_LEN, end, length, heuristic))
+        return msg
+
+    @property
+    def checksum(self) -> int:
+        return int(_U16.unpack_from(self._buf, self.offset + 2)[0])
+
+    # An error message's quote (the dispatcher decodes ``quoted_span`` into
+    # ``quoted``, a Packet) and RFC 4884 extensions; None for other messages.
+    @property
+    def quoted(self) -> Any:
+        q = self._quote
+        return None if q is None else q.packet
+
+    @quoted.setter
+    def quoted(self, packet: Any) -> None:
+        if self._quote is None:
+            self._quote = _Quote(None, None, None)
+        self._quote.packet = packet
+
+    @property
+    def quoted_span(self) -> tuple[int, int] | None:
+        q = self._quote
+        return None if q is None else q.span
+
+    @property
+    def extensions(self) -> Extensions | None:
+        q = self._quote
+        return None if q is None else q.extensions
+
+    @property
+    def ext_error(self) -> str | None:
+        q = self._quote
+        return None if q is None else q.error
 
     @property
     def is_error(self) -> bool:

@@ -5,8 +5,14 @@ RFC 2474/3168), total length (2), identification (2), flags/fragment offset
 (2: reserved, DF, MF, 13-bit offset in 8-byte units), TTL (1), protocol (1),
 header checksum (2), source (4), destination (4), options (IHL*4 - 20).
 
-The fixed header is unpacked once; addresses become text, options are parsed
-and the checksum is verified only when someone asks (hot path, STYLE habit 9).
+Hot path (STYLE habit 9; ``make bench`` measures it). ``IPv4`` has no
+``__init__``: ``decode`` validates ``HOT`` (one unpack) and fills six slots, and
+the dispatcher (packet.py) fills them itself for a plain header without
+options. The slots hold what nearly every reader wants: protocol, addresses as
+text (from the pair cache of addr.py), where the datagram is. The rest is read
+from the buffer when asked (properties): on CPython 3.11 a slot store is cheap
+but not free, and a property read costs a C-to-Python call, so a field is a
+slot only when most packets have it read.
 ``end`` is where the datagram ends in the buffer: the total length, cut to what
 was captured (``truncated`` says so) and never counting link-layer padding.
 """
@@ -17,15 +23,17 @@ import struct
 from typing import Any
 
 from netdiag.errors import MalformedError, TruncatedError
-from netdiag.packets.addr import ip4_text, ip_bytes
+from netdiag.packets.addr import PAIR_TEXT, ip4_pair_text, ip_bytes
 from netdiag.packets.checksum import internet_checksum, verify
 
-__all__ = ["IPv4", "HEADER_LEN", "build", "FLAG_DF", "FLAG_MF"]
+__all__ = ["IPv4", "HEADER_LEN", "HOT", "build", "FLAG_DF", "FLAG_MF"]
 
 _S = struct.Struct("!BBHHHBBH4s4s")
 HEADER_LEN = _S.size  # 20
-# The fields the dispatcher needs: version/IHL, total length, flags/offset, protocol.
-_HOT = struct.Struct("!BxH2xHxB")
+# What is read up front (the dispatcher reads it too): version/IHL, total length,
+# flags/fragment offset, protocol, and source and destination as one 64-bit int
+# (the key of addr.PAIR_TEXT).
+HOT = struct.Struct("!BxH2xHxBxxQ")
 _U16 = struct.Struct("!H")
 
 FLAG_DF = 0x4000
@@ -47,35 +55,26 @@ OPTION_NAMES = {
 
 
 class IPv4:
-    __slots__ = (
-        "_buf",
-        "offset",
-        "header_len",
-        "total_length",
-        "frag",
-        "protocol",
-        "end",
-        "truncated",
-    )
+    __slots__ = ("_buf", "offset", "protocol", "end", "src", "dst")
     _buf: bytes
     offset: int
-    header_len: int
-    total_length: int
-    frag: int
     protocol: int
     proto: int  # alias of ``protocol``, bound below the class
     end: int
-    truncated: bool
+    src: str
+    dst: str
     name = "ipv4"
     version = 4
 
-    def __init__(self, buf: bytes, off: int = 0, end: int | None = None) -> None:
+    @classmethod
+    def decode(cls, buf: bytes, off: int = 0, end: int | None = None) -> IPv4:
+        """The header at ``off``; the datagram ends by ``end`` (default: the buffer's)."""
         if end is None:
             end = len(buf)
         got = end - off
         if got < HEADER_LEN:
             raise TruncatedError("ipv4", off, HEADER_LEN, got)
-        vihl, tlen, self.frag, self.protocol = _HOT.unpack_from(buf, off)
+        vihl, tlen, _frag, proto, addrs = HOT.unpack_from(buf, off)
         if vihl >> 4 != 4:
             raise MalformedError("ipv4", off, f"version {vihl >> 4}, not 4")
         hl = (vihl & 0x0F) * 4
@@ -85,16 +84,32 @@ class IPv4:
             raise MalformedError("ipv4", off, f"total length {tlen} < header length {hl}")
         if got < hl:
             raise TruncatedError("ipv4", off, hl, got)
-        self._buf = buf
-        self.offset = off
-        self.header_len = hl
-        self.total_length = tlen
-        if off + tlen <= end:
-            self.end = off + tlen
-            self.truncated = False
-        else:
-            self.end = end
-            self.truncated = True
+        ip = cls()
+        ip._buf = buf
+        ip.offset = off
+        ip.protocol = proto
+        ip.end = off + tlen if off + tlen <= end else end
+        ip.src, ip.dst = PAIR_TEXT.get(addrs) or ip4_pair_text(addrs)
+        return ip
+
+    # From the buffer, when asked.
+    @property
+    def header_len(self) -> int:
+        return (self._buf[self.offset] & 0x0F) * 4
+
+    @property
+    def total_length(self) -> int:
+        return int(_U16.unpack_from(self._buf, self.offset + 2)[0])
+
+    @property
+    def frag(self) -> int:
+        """Flags and fragment offset, as on the wire."""
+        return int(_U16.unpack_from(self._buf, self.offset + 6)[0])
+
+    @property
+    def truncated(self) -> bool:
+        """The capture holds less than the total length."""
+        return self.end - self.offset < self.total_length
 
     @property
     def ihl(self) -> int:
@@ -130,16 +145,6 @@ class IPv4:
     @property
     def hop_limit(self) -> int:
         return self.ttl
-
-    @property
-    def src(self) -> str:
-        o = self.offset + 12
-        return ip4_text(self._buf[o : o + 4])
-
-    @property
-    def dst(self) -> str:
-        o = self.offset + 16
-        return ip4_text(self._buf[o : o + 4])
 
     @property
     def payload_offset(self) -> int:

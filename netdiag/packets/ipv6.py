@@ -7,6 +7,12 @@ Extension headers (§4) are walked to the upper-layer protocol by
 so a damaged extension chain still leaves a good IPv6 layer behind:
 hop-by-hop (0), routing (43), destination options (60): (hdr ext len + 1) * 8;
 fragment (44): 8 bytes (§4.5); AH (51): (payload len + 2) * 4 (RFC 4302 §2.2).
+
+Hot path (STYLE habit 9), as in ipv4.py: ``IPv6`` has no ``__init__``;
+``decode`` validates ``HOT`` (one unpack) and fills eight slots (protocol,
+addresses as text from the pair cache of addr.py, where the payload is), and
+the dispatcher (packet.py) fills them itself. The rest is read from the buffer
+when asked.
 """
 
 from __future__ import annotations
@@ -15,80 +21,98 @@ import struct
 from typing import Any
 
 from netdiag.errors import MalformedError, TruncatedError
-from netdiag.packets.addr import ip6_text, ip_bytes
+from netdiag.packets.addr import PAIR_TEXT, ip6_pair_text, ip_bytes
 
-__all__ = ["IPv6", "HEADER_LEN", "EXTENSION_HEADERS", "build", "build_extension", "build_fragment"]
+__all__ = [
+    "IPv6",
+    "HEADER_LEN",
+    "HOT",
+    "EXTENSION_HEADERS",
+    "build",
+    "build_extension",
+    "build_fragment",
+]
 
 _S = struct.Struct("!IHBB16s16s")
 HEADER_LEN = _S.size  # 40
-_HOT = struct.Struct("!B3xHB")  # version nibble, payload length, next header
+# What is read up front (the dispatcher reads it too): the byte holding the version,
+# payload length, next header, and source and destination as 32 bytes (the key of
+# addr.PAIR_TEXT).
+HOT = struct.Struct("!B3xHBx32s")
+_U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _FRAG = struct.Struct("!BBHI")  # next, reserved, offset/res/M, identification
 
 EXTENSION_HEADERS = {0: "hop-by-hop", 43: "routing", 44: "fragment", 51: "ah", 60: "dstopts"}
 
 
-class _Fragment:
-    """What a fragment header says (RFC 8200 §4.5); offset in bytes."""
-
-    __slots__ = ("offset", "mf", "ident")
-
-    def __init__(self, offset: int, mf: bool, ident: int) -> None:
-        self.offset = offset
-        self.mf = mf
-        self.ident = ident
-
-
 class IPv6:
-    __slots__ = (
-        "_buf",
-        "offset",
-        "payload_len",
-        "next_header",
-        "end",
-        "truncated",
-        "protocol",
-        "payload_offset",
-        "extensions",
-        "_frag",
-    )
+    __slots__ = ("_buf", "offset", "protocol", "payload_offset", "extensions", "end", "src", "dst")
     _buf: bytes
     offset: int
-    payload_len: int
-    next_header: int
-    end: int
-    truncated: bool
-    protocol: int
+    protocol: int  # the upper layer, after any extension headers
     proto: int  # alias of ``protocol``, bound below the class
-    payload_offset: int
+    payload_offset: int  # where the upper layer starts
+    extensions: tuple[tuple[int, int, int], ...]  # (next header, offset, length)
+    end: int
+    src: str
+    dst: str
     name = "ipv6"
     version = 6
     header_len = HEADER_LEN
 
-    def __init__(self, buf: bytes, off: int = 0, end: int | None = None) -> None:
+    @classmethod
+    def decode(cls, buf: bytes, off: int = 0, end: int | None = None) -> IPv6:
+        """The fixed header at ``off`` (extensions: ``walk_extensions``); the packet
+        ends by ``end`` (default: the buffer's)."""
         if end is None:
             end = len(buf)
         got = end - off
         if got < HEADER_LEN:
             raise TruncatedError("ipv6", off, HEADER_LEN, got)
-        v, plen, nh = _HOT.unpack_from(buf, off)
+        v, plen, nh, addrs = HOT.unpack_from(buf, off)
         if v >> 4 != 6:
             raise MalformedError("ipv6", off, f"version {v >> 4}, not 6")
-        self._buf = buf
-        self.offset = off
-        self.payload_len = plen
-        self.next_header = self.protocol = nh
-        self.payload_offset = off + HEADER_LEN
-        self.extensions: tuple[tuple[int, int, int], ...] = ()
-        self._frag: _Fragment | None = None
+        ip = cls()
+        ip._buf = buf
+        ip.offset = off
+        ip.protocol = nh
+        ip.payload_offset = off + HEADER_LEN
+        ip.extensions = ()
+        ip.src, ip.dst = PAIR_TEXT.get(addrs) or ip6_pair_text(addrs)
         # A zero payload length with a hop-by-hop header is a jumbogram (RFC 2675):
         # its length lives in an option; take what was captured.
         if off + HEADER_LEN + plen <= end and (plen or nh != 0):
-            self.end = off + HEADER_LEN + plen
-            self.truncated = False
+            ip.end = off + HEADER_LEN + plen
         else:
-            self.end = end
-            self.truncated = off + HEADER_LEN + plen > end
+            ip.end = end
+        return ip
+
+    # From the buffer, when asked.
+    @property
+    def payload_len(self) -> int:
+        """The payload length field (extension headers included)."""
+        return int(_U16.unpack_from(self._buf, self.offset + 4)[0])
+
+    @property
+    def next_header(self) -> int:
+        """The next header field: the first extension header, or the upper layer."""
+        return self._buf[self.offset + 6]
+
+    @property
+    def truncated(self) -> bool:
+        """The capture holds less than the payload length."""
+        return self.offset + HEADER_LEN + self.payload_len > self.end
+
+    @property
+    def src_raw(self) -> bytes:
+        o = self.offset + 8
+        return bytes(self._buf[o : o + 16])
+
+    @property
+    def dst_raw(self) -> bytes:
+        o = self.offset + 24
+        return bytes(self._buf[o : o + 16])
 
     def walk_extensions(self) -> None:
         """Follow the extension-header chain; sets ``protocol`` and ``payload_offset``."""
@@ -101,8 +125,7 @@ class IPv6:
             if end - p < 8:
                 raise TruncatedError("ipv6." + EXTENSION_HEADERS[nh], p, 8, end - p)
             if nh == 44:
-                nxt, _res, offm, ident = _FRAG.unpack_from(b, p)
-                self._frag = _Fragment(offm & 0xFFF8, bool(offm & 1), ident)
+                nxt = b[p]
                 n = 8
             elif nh == 51:
                 nxt = b[p]
@@ -121,18 +144,29 @@ class IPv6:
         self.protocol = nh
         self.payload_offset = p
 
+    def _fragment(self) -> tuple[int, bool, int] | None:
+        """The fragment header (RFC 8200 §4.5): offset in bytes, M flag, identification."""
+        for kind, p, _n in reversed(self.extensions):
+            if kind == 44:
+                _nxt, _res, offm, ident = _FRAG.unpack_from(self._buf, p)
+                return offm & 0xFFF8, bool(offm & 1), ident
+        return None
+
     @property
     def frag_offset(self) -> int:
         """Fragment offset in bytes (0 without a fragment header)."""
-        return 0 if self._frag is None else self._frag.offset
+        f = self._fragment() if self.extensions else None
+        return 0 if f is None else f[0]
 
     @property
     def mf(self) -> bool:
-        return False if self._frag is None else self._frag.mf
+        f = self._fragment() if self.extensions else None
+        return False if f is None else f[1]
 
     @property
     def frag_id(self) -> int | None:
-        return None if self._frag is None else self._frag.ident
+        f = self._fragment() if self.extensions else None
+        return None if f is None else f[2]
 
     @property
     def vtcfl(self) -> int:
@@ -141,16 +175,6 @@ class IPv6:
     @property
     def hop_limit(self) -> int:
         return self._buf[self.offset + 7]
-
-    @property
-    def src_raw(self) -> bytes:
-        o = self.offset + 8
-        return bytes(self._buf[o : o + 16])
-
-    @property
-    def dst_raw(self) -> bytes:
-        o = self.offset + 24
-        return bytes(self._buf[o : o + 16])
 
     @property
     def nh(self) -> int:
@@ -171,16 +195,6 @@ class IPv6:
     @property
     def flow_label(self) -> int:
         return self.vtcfl & 0xFFFFF
-
-    @property
-    def src(self) -> str:
-        o = self.offset + 8
-        return ip6_text(self._buf[o : o + 16])
-
-    @property
-    def dst(self) -> str:
-        o = self.offset + 24
-        return ip6_text(self._buf[o : o + 16])
 
     @property
     def payload_length(self) -> int:

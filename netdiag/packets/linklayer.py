@@ -8,6 +8,8 @@
 - BSD loopback (NULL, 0: family in the capturing host's byte order; LOOP, 108:
   network byte order), 4 bytes. IPv4 is family 2; IPv6 is 24, 28 or 30 on the
   BSDs and 10 on Linux.
+
+As for every layer class, ``decode`` (a classmethod) validates and builds.
 """
 
 from __future__ import annotations
@@ -55,13 +57,22 @@ class LinuxSLL:
     name = "sll"
     header_len = _SLL.size
 
-    def __init__(self, buf: bytes, off: int = 0) -> None:
+    pkttype: int
+    hatype: int
+    addr_raw: bytes
+    type: int
+    offset: int
+
+    @classmethod
+    def decode(cls, buf: bytes, off: int = 0) -> LinuxSLL:
         got = len(buf) - off
         if got < _SLL.size:
             raise TruncatedError("sll", off, _SLL.size, got)
-        self.pkttype, self.hatype, alen, addr, self.type = _SLL.unpack_from(buf, off)
-        self.addr_raw = addr[: min(alen, 8)]
-        self.offset = off
+        h = cls()
+        h.pkttype, h.hatype, alen, addr, h.type = _SLL.unpack_from(buf, off)
+        h.addr_raw = addr[: min(alen, 8)]
+        h.offset = off
+        return h
 
     @property
     def addr(self) -> str:
@@ -81,15 +92,23 @@ class LinuxSLL2:
     name = "sll2"
     header_len = _SLL2.size
 
-    def __init__(self, buf: bytes, off: int = 0) -> None:
+    type: int
+    ifindex: int
+    hatype: int
+    pkttype: int
+    addr_raw: bytes
+    offset: int
+
+    @classmethod
+    def decode(cls, buf: bytes, off: int = 0) -> LinuxSLL2:
         got = len(buf) - off
         if got < _SLL2.size:
             raise TruncatedError("sll2", off, _SLL2.size, got)
-        self.type, _res, self.ifindex, self.hatype, self.pkttype, alen, addr = _SLL2.unpack_from(
-            buf, off
-        )
-        self.addr_raw = addr[: min(alen, 8)]
-        self.offset = off
+        h = cls()
+        h.type, _res, h.ifindex, h.hatype, h.pkttype, alen, addr = _SLL2.unpack_from(buf, off)
+        h.addr_raw = addr[: min(alen, 8)]
+        h.offset = off
+        return h
 
     @property
     def addr(self) -> str:
@@ -112,7 +131,11 @@ class Loopback:
     name = "loopback"
     header_len = 4
 
-    def __init__(self, buf: bytes, off: int, network_order: bool) -> None:
+    family: int
+    offset: int
+
+    @classmethod
+    def decode(cls, buf: bytes, off: int, network_order: bool) -> Loopback:
         got = len(buf) - off
         if got < 4:
             raise TruncatedError("loopback", off, 4, got)
@@ -120,8 +143,10 @@ class Loopback:
         fam = int.from_bytes(raw, "big")
         if not network_order and fam > 0xFFFF:  # written little-endian
             fam = int.from_bytes(raw, "little")
-        self.family = fam
-        self.offset = off
+        h = cls()
+        h.family = fam
+        h.offset = off
+        return h
 
     @property
     def ethertype(self) -> int | None:

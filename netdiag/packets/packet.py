@@ -5,23 +5,39 @@ each layer that decoded well. It never raises for bad bytes: when a header is
 truncated or impossible, the walk stops, the outer layers stay, and
 ``Packet.error`` holds the ``DecodeError`` (layer, offset, reason).
 
-Hot path (STYLE habit 9): ``Packet`` has no ``__slots__`` on purpose; absent
-layers are class attributes that read as ``None``, so a packet pays only for
-the layers it has. Layers unpack their fixed header once and compute the rest
-(addresses as text, options, checksum verdicts) on demand.
+Hot path (STYLE habit 9; ``make bench`` measures it). ``decode`` is one
+straight-line walk for the common shapes: Ethernet (802.1Q/802.1ad tags), Linux
+cooked, loopback or raw IP, then IPv4 without options or IPv6, then TCP, UDP,
+ICMP or ICMPv6 (not an error message). It reads each header once, with the
+struct of the module that owns the protocol (``ipv4.HOT`` etc.), checks the few
+facts that make the header plainly valid (version, header length, lengths
+within the capture), and fills the layer's slots itself (``IPv4()`` then
+stores; layer classes have no ``__init__``) instead of calling the layer's
+validating ``decode`` classmethod: on CPython 3.11 each call, object and
+attribute store costs, and these are most of the cost of decoding. A header
+that is not plainly valid (IPv4 options, a short or impossible length, an ICMP
+error with its quote, IP in IP, ...) goes to its module's ``decode`` through
+``_ipv4``/``_ipv6``/``_transport`` below, which validate fully and raise the
+exact ``DecodeError``; both routes give equal layers (tests/packets/
+test_fast_path.py). ``Packet`` has no ``__slots__`` on purpose: absent layers
+are class attributes that read as ``None``, so a packet pays only for the
+layers it has; its Ethernet header is decoded only when read (``p.eth``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 from netdiag.errors import DecodeError, MalformedError, TruncatedError
+from netdiag.packets import ethernet, icmpbase, ipv4, ipv6, tcp, udp
+from netdiag.packets.addr import PAIR_TEXT, ip4_pair_text, ip6_pair_text
 from netdiag.packets.arp import Arp
-from netdiag.packets.ethernet import HEADER_LEN as ETH_LEN
 from netdiag.packets.ethernet import Ethernet, VlanTag
+from netdiag.packets.icmp import ERROR_TYPES as _ICMP_ERROR_TYPES
 from netdiag.packets.icmp import ICMP
 from netdiag.packets.icmpv6 import ICMPv6
 from netdiag.packets.ipv4 import IPv4
+from netdiag.packets.ipv6 import EXTENSION_HEADERS as _IPV6_EXTENSIONS
 from netdiag.packets.ipv6 import IPv6
 from netdiag.packets.linklayer import LinuxSLL, LinuxSLL2, Loopback
 from netdiag.packets.tcp import TCP
@@ -32,13 +48,51 @@ __all__ = ["Packet", "decode"]
 _VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100))
 _MAX_VLAN_TAGS = 8
 
+_PAIR_TEXT = PAIR_TEXT
+_ETH_LEN = ethernet.HEADER_LEN
+_ETH_TYPE_AT = ethernet.TYPE_AT
+_ETH_TYPE = ethernet.TYPE.unpack_from
+_TAG_LEN = ethernet.TAG_LEN
+_VLAN_HOT = ethernet.TAG.unpack_from
+_IPV4_HOT = ipv4.HOT.unpack_from
+_IPV4_LEN = ipv4.HEADER_LEN
+_IPV6_HOT = ipv6.HOT.unpack_from
+_IPV6_LEN = ipv6.HEADER_LEN
+_TCP_HOT = tcp.HOT.unpack_from
+_TCP_LEN = tcp.HEADER_LEN
+_UDP_HOT = udp.HOT.unpack_from
+_UDP_LEN = udp.HEADER_LEN
+_ICMP_HOT = icmpbase.HOT.unpack_from
+_ICMP_LEN = icmpbase.HEADER_LEN
+
+
+class _EthernetOnDemand:
+    """``Packet.eth`` and ``Packet.link`` of an Ethernet frame, built when first read
+    (most readers never look at the MACs) and then kept in the packet's ``__dict__``,
+    which hides this descriptor from later reads. ``decode`` has checked the length."""
+
+    @overload
+    def __get__(self, p: None, owner: type[Packet]) -> _EthernetOnDemand: ...
+    @overload
+    def __get__(self, p: Packet, owner: type[Packet]) -> Ethernet | None: ...
+    def __get__(self, p: Packet | None, owner: type[Packet]) -> Any:
+        if p is None:
+            return self
+        if p.linktype != 1 or len(p.data) < _ETH_LEN:
+            return None
+        eth = Ethernet.decode(p.data)
+        p.__dict__["eth"] = p.__dict__["link"] = eth
+        return eth
+
 
 class Packet:
     """A decoded frame. Layers are attributes, ``None`` when absent; ``ip`` is the
     outermost IP layer of either version; ``layers`` lists all, outermost first."""
 
-    link: Any = None
-    eth: Ethernet | None = None
+    data: bytes
+    linktype: int
+    link: Any = _EthernetOnDemand()  # set by decode for other link types
+    eth = _EthernetOnDemand()
     vlan: VlanTag | None = None  # the outermost tag; all tags in ``vlans``
     arp: Arp | None = None
     ipv4: IPv4 | None = None
@@ -51,10 +105,6 @@ class Packet:
     error: DecodeError | None = None
     vlans: tuple[VlanTag, ...] = ()
     inner_ip: tuple[IPv4 | IPv6, ...] = ()  # IP in IP, after ``ip``
-
-    def __init__(self, data: bytes, linktype: int) -> None:
-        self.data = data
-        self.linktype = linktype
 
     @property
     def transport(self) -> TCP | UDP | ICMP | ICMPv6 | None:
@@ -105,75 +155,194 @@ class Packet:
 def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
     """Decode ``data`` captured on a link of type ``linktype`` (a pcap LINKTYPE).
 
-    With ``quoted`` (the original datagram inside an ICMP error), IP lengths may
-    exceed the bytes present and a TCP header may be its first 8 bytes only.
+    With ``quoted`` (the original datagram inside an ICMP error, on a raw IP link
+    type), IP lengths may exceed the bytes present and a TCP header may be its
+    first 8 bytes only.
     """
     if type(data) is not bytes:
         data = bytes(data)
-    p = Packet(data, linktype)
+    p = Packet()
+    p.data = data
+    p.linktype = linktype
+    n = len(data)
     try:
+        # Link layer: where the network layer starts (off), its EtherType (t).
         if linktype == 1:
-            eth = Ethernet(data, 0)
-            p.link = p.eth = eth
-            t = eth.type
-            if t == 0x0800:  # the common case first, without a call
-                _ipv4(p, data, ETH_LEN, len(data), False)
-            else:
-                _ethertype(p, data, ETH_LEN, t)
+            if n < _ETH_LEN:
+                raise TruncatedError("ethernet", 0, _ETH_LEN, n)
+            t = _ETH_TYPE(data, _ETH_TYPE_AT)[0]  # p.eth: built when read
+            off = _ETH_LEN
+            # The VLAN TPIDs are 0x8100, 0x88a8, 0x9100: two comparisons spare
+            # IPv4 and ARP the set lookup.
+            if (t > 0x86DD or t == 0x8100) and t in _VLAN_TPIDS:
+                off, t = _vlan_tags(p, data, off, t)
+            quoted = False
         elif linktype == 101:
-            _raw_ip(p, data, quoted)
+            if not n:
+                raise TruncatedError("ip", 0, 1, 0)
+            v = data[0] >> 4
+            if v == 4:
+                t = 0x0800
+            elif v == 6:
+                t = 0x86DD
+            else:
+                raise MalformedError("ip", 0, f"IP version {v}")
+            off = 0
         elif linktype == 228:
-            _ipv4(p, data, 0, len(data), quoted)
+            t, off = 0x0800, 0
         elif linktype == 229:
-            _ipv6(p, data, 0, len(data), quoted)
+            t, off = 0x86DD, 0
         elif linktype == 113 or linktype == 276:
-            sll: LinuxSLL | LinuxSLL2 = LinuxSLL(data) if linktype == 113 else LinuxSLL2(data)
+            sll = LinuxSLL.decode(data) if linktype == 113 else LinuxSLL2.decode(data)
             p.link = sll
-            _ethertype(p, data, sll.header_len, sll.type)
+            off, t = sll.header_len, sll.type
+            if t in _VLAN_TPIDS:
+                off, t = _vlan_tags(p, data, off, t)
+            quoted = False
         elif linktype == 0 or linktype == 108:
-            lo = Loopback(data, 0, linktype == 108)
+            lo = Loopback.decode(data, 0, linktype == 108)
             p.link = lo
-            family_type = lo.ethertype
-            if family_type is not None:
-                _ethertype(p, data, 4, family_type)
+            off, t = 4, lo.ethertype or 0
+            quoted = False
         else:
             raise DecodeError("link", 0, f"unsupported link type {linktype}")
+
+        # Network layer: the IP layer (ip), where its payload starts and ends
+        # (l4, end), and the protocol it carries (proto).
+        ip: IPv4 | IPv6
+        if t == 0x0800:
+            if n - off >= _IPV4_LEN:
+                vihl, tlen, frag, proto, addrs = _IPV4_HOT(data, off)
+            else:
+                vihl = tlen = 0
+            if vihl != 0x45 or tlen < _IPV4_LEN:  # short, options, or impossible
+                _ipv4(p, data, off, n, quoted)
+                return p
+            ip = v4 = IPv4()
+            v4._buf = data
+            v4.offset = off
+            v4.protocol = proto
+            v4.src, v4.dst = _PAIR_TEXT.get(addrs) or ip4_pair_text(addrs)
+            end = off + tlen
+            if end > n:
+                end = n
+            v4.end = end
+            p.ip = p.ipv4 = v4
+            if frag & 0x1FFF:  # not the first fragment: no transport header here
+                return p
+            l4 = off + _IPV4_LEN
+        elif t == 0x86DD:
+            if n - off >= _IPV6_LEN:
+                v, plen, proto, addrs = _IPV6_HOT(data, off)
+            else:
+                v = 0
+            if v >> 4 != 6:
+                _ipv6(p, data, off, n, quoted)
+                return p
+            ip = v6 = IPv6()
+            v6._buf = data
+            v6.offset = off
+            v6.protocol = proto
+            v6.payload_offset = l4 = off + _IPV6_LEN
+            v6.extensions = ()
+            v6.src, v6.dst = _PAIR_TEXT.get(addrs) or ip6_pair_text(addrs)
+            end = l4 + plen
+            # A zero payload length with hop-by-hop is a jumbogram (see ipv6.py).
+            if end > n or (not plen and proto == 0):
+                end = n
+            v6.end = end
+            p.ip = p.ipv6 = v6
+            # TCP, UDP and ICMPv6 first: they spare the common cases the lookup.
+            if proto != 6 and proto != 17 and proto != 58 and proto in _IPV6_EXTENSIONS:
+                v6.walk_extensions()
+                if v6.frag_offset:
+                    return p
+                proto, l4 = v6.protocol, v6.payload_offset
+        else:
+            if t == 0x0806:
+                p.arp = Arp.decode(data, off)
+            return p
+
+        # Transport layer.
+        got = end - l4
+        if proto == 6:
+            if got >= _TCP_LEN:
+                sport, dport, offflags = _TCP_HOT(data, l4)
+                hl = (offflags >> 12) * 4
+                if hl >= _TCP_LEN and got >= hl:
+                    seg = p.tcp = TCP()
+                    seg._buf = data
+                    seg._ip = ip
+                    seg.offset = l4
+                    seg.end = end
+                    seg.sport = sport
+                    seg.dport = dport
+                    seg.offflags = offflags
+                    return p
+        elif proto == 17:
+            if got >= _UDP_LEN:
+                sport, dport, length, _csum = _UDP_HOT(data, l4)
+                if length >= _UDP_LEN:
+                    dg = p.udp = UDP()
+                    dg._buf = data
+                    dg._ip = ip
+                    dg.offset = l4
+                    dg.sport = sport
+                    dg.dport = dport
+                    dg.length = length
+                    dg.end = l4 + length if l4 + length < end else end
+                    return p
+        elif proto == 1 or proto == 58:
+            if got >= _ICMP_LEN:
+                kind, code, _csum, rest = _ICMP_HOT(data, l4)
+                if (kind >= 128) if proto == 58 else (kind not in _ICMP_ERROR_TYPES):
+                    msg: ICMP | ICMPv6
+                    if proto == 1:
+                        msg = p.icmp = ICMP()
+                    else:
+                        msg = p.icmpv6 = ICMPv6()
+                    msg._buf = data
+                    msg._ip = ip
+                    msg.offset = l4
+                    msg.end = end
+                    msg.type = kind
+                    msg.code = code
+                    msg.rest = rest
+                    msg._quote = None
+                    return p
+        # Anything else, and what the checks above did not pass.
+        _transport(p, data, l4, end, proto, ip, quoted)
     except DecodeError as e:
         p.error = e
     return p
 
 
-def _raw_ip(p: Packet, b: bytes, quoted: bool) -> None:
-    if not b:
-        raise TruncatedError("ip", 0, 1, 0)
-    v = b[0] >> 4
-    if v == 4:
-        _ipv4(p, b, 0, len(b), quoted)
-    elif v == 6:
-        _ipv6(p, b, 0, len(b), quoted)
-    else:
-        raise MalformedError("ip", 0, f"IP version {v}")
-
-
-def _ethertype(p: Packet, b: bytes, off: int, t: int) -> None:
-    if t in _VLAN_TPIDS:
-        tags: list[VlanTag] = []
+def _vlan_tags(p: Packet, b: bytes, off: int, t: int) -> tuple[int, int]:
+    """Decode the VLAN tags from ``off``; return where they end and the next type.
+    On a bad tag, the tags before it are kept."""
+    tags: list[VlanTag] = []
+    try:
         while t in _VLAN_TPIDS:
             if len(tags) == _MAX_VLAN_TAGS:
                 raise MalformedError("vlan", off, f"more than {_MAX_VLAN_TAGS} VLAN tags")
-            tag = VlanTag(b, off, t)
-            if not tags:
-                p.vlan = tag
+            if len(b) - off < _TAG_LEN:
+                raise TruncatedError("vlan", off, _TAG_LEN, len(b) - off)
+            tag = VlanTag()  # as VlanTag.decode, after the check above
+            tag.tci, tag.type = _VLAN_HOT(b, off)
+            tag.tpid = t
+            tag.offset = off
             tags.append(tag)
-            p.vlans = tuple(tags)
-            off += 4
+            off += _TAG_LEN
             t = tag.type
-    if t == 0x0800:
-        _ipv4(p, b, off, len(b), False)
-    elif t == 0x86DD:
-        _ipv6(p, b, off, len(b), False)
-    elif t == 0x0806:
-        p.arp = Arp(b, off)
+    finally:
+        if tags:
+            p.vlan = tags[0]
+            p.vlans = tuple(tags)
+    return off, t
+
+
+# The general route: each layer's validating constructor. Taken by what the
+# fast path leaves (see the module docstring), by IP in IP and by quotes.
 
 
 def _add_ip(p: Packet, ip: IPv4 | IPv6) -> None:
@@ -184,33 +353,21 @@ def _add_ip(p: Packet, ip: IPv4 | IPv6) -> None:
 
 
 def _ipv4(p: Packet, b: bytes, off: int, end: int, quoted: bool) -> None:
-    ip = IPv4(b, off, end)
-    if p.ip is None:
-        p.ip = p.ipv4 = ip
-    else:
-        _add_ip(p, ip)
-        if p.ipv4 is None:
-            p.ipv4 = ip
+    ip = IPv4.decode(b, off, end)
+    _add_ip(p, ip)
+    if p.ipv4 is None:
+        p.ipv4 = ip
     if ip.frag & 0x1FFF:  # not the first fragment: no transport header here
         return
-    proto = ip.protocol
-    if proto == 6:  # the common cases without a call
-        p.tcp = TCP(b, off + ip.header_len, ip.end, ip, quoted)
-    elif proto == 17:
-        p.udp = UDP(b, off + ip.header_len, ip.end, ip, quoted)
-    else:
-        _transport(p, b, off + ip.header_len, ip.end, proto, ip, quoted)
+    _transport(p, b, off + ip.header_len, ip.end, ip.protocol, ip, quoted)
 
 
 def _ipv6(p: Packet, b: bytes, off: int, end: int, quoted: bool) -> None:
-    ip = IPv6(b, off, end)
-    if p.ip is None:
-        p.ip = p.ipv6 = ip
-    else:
-        _add_ip(p, ip)
-        if p.ipv6 is None:
-            p.ipv6 = ip
-    if ip.next_header in (0, 43, 44, 51, 60):
+    ip = IPv6.decode(b, off, end)
+    _add_ip(p, ip)
+    if p.ipv6 is None:
+        p.ipv6 = ip
+    if ip.next_header in _IPV6_EXTENSIONS:
         ip.walk_extensions()
         if ip.frag_offset:
             return
@@ -219,16 +376,16 @@ def _ipv6(p: Packet, b: bytes, off: int, end: int, quoted: bool) -> None:
 
 def _transport(p: Packet, b: bytes, off: int, end: int, proto: int, ip: Any, quoted: bool) -> None:
     if proto == 6:
-        p.tcp = TCP(b, off, end, ip, quoted)
+        p.tcp = TCP.decode(b, off, end, ip, quoted)
     elif proto == 17:
-        p.udp = UDP(b, off, end, ip, quoted)
+        p.udp = UDP.decode(b, off, end, ip, quoted)
     elif proto == 1:
-        icmp = p.icmp = ICMP(b, off, end, ip, quoted)
+        icmp = p.icmp = ICMP.decode(b, off, end, ip, quoted)
         if icmp.quoted_span is not None:
             s, e = icmp.quoted_span
             icmp.quoted = decode(b[s:e], 101, quoted=True)
     elif proto == 58:
-        icmp6 = p.icmpv6 = ICMPv6(b, off, end, ip, quoted)
+        icmp6 = p.icmpv6 = ICMPv6.decode(b, off, end, ip, quoted)
         if icmp6.quoted_span is not None:
             s, e = icmp6.quoted_span
             icmp6.quoted = decode(b[s:e], 101, quoted=True)

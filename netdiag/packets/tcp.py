@@ -9,6 +9,10 @@ pairs: MSS -> int, window scale -> int, SACK-permitted -> None, SACK -> list of
 (left, right), timestamps -> (tsval, tsecr), NOP/EOL -> None, anything else ->
 the raw bytes. An ICMP error quotes only the first 8 bytes of a segment; such a
 ``partial`` header has ports and sequence, and ``None`` for the rest.
+
+Hot path (STYLE habit 9): ``TCP`` has no ``__init__``; ``decode`` validates
+``HOT`` (one unpack) and fills the slots, and the dispatcher (packet.py) fills
+them itself for a whole header. The rest is read from the buffer when asked.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from netdiag.packets.checksum import internet_checksum, pseudo_header_sum, trans
 __all__ = [
     "TCP",
     "HEADER_LEN",
+    "HOT",
     "FIN",
     "SYN",
     "RST",
@@ -39,7 +44,7 @@ __all__ = [
 _S = struct.Struct("!HHIIHHHH")
 HEADER_LEN = _S.size  # 20
 _PORTS = struct.Struct("!HH")
-_HOT = struct.Struct("!HH8xH")  # ports, data offset/flags
+HOT = struct.Struct("!HH8xH")  # ports, data offset/flags: what the dispatcher reads
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 
@@ -86,45 +91,52 @@ class TCP:
         "sport",
         "dport",
         "offflags",
-        "header_len",
         "end",
-        "partial",
     )
     _buf: bytes
+    _ip: Any  # the IP layer carrying it (IPv4 | IPv6 | None), for the checksum
     offset: int
     sport: int
     dport: int
-    offflags: int | None
-    header_len: int
+    offflags: int | None  # data offset and flags; None: only 8 bytes were quoted
     end: int
-    partial: bool
     name = "tcp"
 
-    def __init__(
-        self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False
-    ) -> None:
+    @classmethod
+    def decode(cls, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False) -> TCP:
+        """The segment at ``off``, ending at ``end``, carried by ``ip`` (for the
+        checksum); ``quoted``: inside an ICMP error, where 8 bytes may be all."""
         got = end - off
-        self._buf = buf
-        self._ip = ip
-        self.offset = off
-        self.end = end
+        seg = cls()
+        seg._buf = buf
+        seg._ip = ip
+        seg.offset = off
+        seg.end = end
         if got < HEADER_LEN:
             if quoted and got >= 8:
-                self.sport, self.dport = _PORTS.unpack_from(buf, off)
-                self.offflags = None
-                self.header_len = 8
-                self.partial = True
-                return
+                seg.sport, seg.dport = _PORTS.unpack_from(buf, off)
+                seg.offflags = None
+                return seg
             raise TruncatedError("tcp", off, HEADER_LEN, got)
-        self.sport, self.dport, offflags = _HOT.unpack_from(buf, off)
+        seg.sport, seg.dport, offflags = HOT.unpack_from(buf, off)
         hl = (offflags >> 12) * 4
         if hl < HEADER_LEN:
             raise MalformedError("tcp", off, f"data offset {hl} < 20")
         if got < hl and not quoted:
             raise TruncatedError("tcp", off, hl, got)
-        self.offflags = offflags
-        self.header_len = hl
-        self.partial = got < hl
+        seg.offflags = offflags
+        return seg
+
+    @property
+    def header_len(self) -> int:
+        """The data offset in bytes; 8 when only the first 8 bytes were quoted."""
+        f = self.offflags
+        return 8 if f is None else (f >> 12) * 4
+
+    @property
+    def partial(self) -> bool:
+        """Quoted short of its whole header (inside an ICMP error)."""
+        return self.offflags is None or self.end - self.offset < self.header_len
 
     @property
     def seq(self) -> int:

@@ -3,6 +3,10 @@
 Layout: source port (2), destination port (2), length (2, header included),
 checksum (2). Over IPv4 a zero checksum means "not computed" (``checksum_ok``
 is then None); over IPv6 it is invalid (RFC 8200 §8.1) and reported False.
+
+``UDP`` has no ``__init__`` (STYLE habit 9): ``decode`` validates and fills the
+slots, and the dispatcher (packet.py) fills them itself for a plainly valid
+header. The checksum is read from the buffer when asked.
 """
 
 from __future__ import annotations
@@ -14,39 +18,49 @@ from netdiag.errors import MalformedError, TruncatedError
 from netdiag.packets.addr import ip_bytes
 from netdiag.packets.checksum import internet_checksum, pseudo_header_sum, transport_checksum_ok
 
-__all__ = ["UDP", "HEADER_LEN", "build"]
+__all__ = ["UDP", "HEADER_LEN", "HOT", "build"]
 
 _S = struct.Struct("!HHHH")
 HEADER_LEN = _S.size  # 8
+HOT = _S  # the dispatcher reads the whole header
+_U16 = struct.Struct("!H")
 
 
 class UDP:
-    __slots__ = ("_buf", "_ip", "offset", "sport", "dport", "length", "checksum", "end")
+    __slots__ = ("_buf", "_ip", "offset", "sport", "dport", "length", "end")
     _buf: bytes
+    _ip: Any  # the IP layer carrying it (IPv4 | IPv6 | None), for the checksum
     offset: int
     sport: int
     dport: int
     length: int
-    checksum: int
     end: int
     name = "udp"
     header_len = HEADER_LEN
     partial = False
 
-    def __init__(
-        self, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False
-    ) -> None:
+    @classmethod
+    def decode(cls, buf: bytes, off: int, end: int, ip: Any = None, quoted: bool = False) -> UDP:
+        """The datagram at ``off``, ending by ``end``, carried by ``ip`` (for the checksum)."""
         got = end - off
         if got < HEADER_LEN:
             raise TruncatedError("udp", off, HEADER_LEN, got)
-        self.sport, self.dport, length, self.checksum = _S.unpack_from(buf, off)
+        sport, dport, length, _csum = _S.unpack_from(buf, off)
         if length < HEADER_LEN and not (length == 0 and ip is not None and ip.version == 6):
             raise MalformedError("udp", off, f"length {length} < 8")
-        self._buf = buf
-        self._ip = ip
-        self.offset = off
-        self.length = length
-        self.end = min(end, off + length) if length else end
+        dg = cls()
+        dg.sport = sport
+        dg.dport = dport
+        dg._buf = buf
+        dg._ip = ip
+        dg.offset = off
+        dg.length = length
+        dg.end = min(end, off + length) if length else end
+        return dg
+
+    @property
+    def checksum(self) -> int:
+        return int(_U16.unpack_from(self._buf, self.offset + 6)[0])
 
     @property
     def payload_offset(self) -> int:
