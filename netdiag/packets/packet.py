@@ -26,7 +26,7 @@ layers it has; its Ethernet header is decoded only when read (``p.eth``).
 
 from __future__ import annotations
 
-from typing import Any, overload
+from typing import Any, Generic, TypeVar, overload
 
 from netdiag.errors import DecodeError, MalformedError, TruncatedError
 from netdiag.packets import ethernet, icmpbase, ipv4, ipv6, tcp, udp
@@ -65,6 +65,8 @@ _UDP_LEN = udp.HEADER_LEN
 _ICMP_HOT = icmpbase.HOT.unpack_from
 _ICMP_LEN = icmpbase.HEADER_LEN
 
+_L = TypeVar("_L", IPv4, IPv6)
+
 
 class _EthernetOnDemand:
     """``Packet.eth`` and ``Packet.link`` of an Ethernet frame, built when first read
@@ -85,18 +87,41 @@ class _EthernetOnDemand:
         return eth
 
 
+class _FirstIP(Generic[_L]):
+    """``Packet.ipv4`` / ``Packet.ipv6``: the first IP layer of that version, derived
+    from ``ip`` and ``inner_ip`` when read, so decoding stores one IP attribute."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+
+    @overload
+    def __get__(self, p: None, owner: type[Packet]) -> _FirstIP[_L]: ...
+    @overload
+    def __get__(self, p: Packet, owner: type[Packet]) -> _L | None: ...
+    def __get__(self, p: Packet | None, owner: type[Packet]) -> Any:
+        if p is None:
+            return self
+        ip = p.ip
+        if ip is None or ip.version == self.version:
+            return ip
+        for inner in p.inner_ip:
+            if inner.version == self.version:
+                return inner
+        return None
+
+
 class Packet:
     """A decoded frame. Layers are attributes, ``None`` when absent; ``ip`` is the
     outermost IP layer of either version; ``layers`` lists all, outermost first."""
 
     data: bytes
-    linktype: int
+    linktype: int = 1  # stored by decode only when it differs
     link: Any = _EthernetOnDemand()  # set by decode for other link types
     eth = _EthernetOnDemand()
     vlan: VlanTag | None = None  # the outermost tag; all tags in ``vlans``
     arp: Arp | None = None
-    ipv4: IPv4 | None = None
-    ipv6: IPv6 | None = None
+    ipv4: _FirstIP[IPv4] = _FirstIP(4)
+    ipv6: _FirstIP[IPv6] = _FirstIP(6)
     ip: IPv4 | IPv6 | None = None
     icmp: ICMP | None = None
     icmpv6: ICMPv6 | None = None
@@ -163,7 +188,8 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
         data = bytes(data)
     p = Packet()
     p.data = data
-    p.linktype = linktype
+    if linktype != 1:
+        p.linktype = linktype
     n = len(data)
     try:
         # Link layer: where the network layer starts (off), its EtherType (t).
@@ -227,7 +253,7 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
             if end > n:
                 end = n
             v4.end = end
-            p.ip = p.ipv4 = v4
+            p.ip = v4
             if frag & 0x1FFF:  # not the first fragment: no transport header here
                 return p
             l4 = off + _IPV4_LEN
@@ -251,7 +277,7 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
             if end > n or (not plen and proto == 0):
                 end = n
             v6.end = end
-            p.ip = p.ipv6 = v6
+            p.ip = v6
             # TCP, UDP and ICMPv6 first: they spare the common cases the lookup.
             if proto != 6 and proto != 17 and proto != 58 and proto in _IPV6_EXTENSIONS:
                 v6.walk_extensions()
@@ -355,8 +381,6 @@ def _add_ip(p: Packet, ip: IPv4 | IPv6) -> None:
 def _ipv4(p: Packet, b: bytes, off: int, end: int, quoted: bool) -> None:
     ip = IPv4.decode(b, off, end)
     _add_ip(p, ip)
-    if p.ipv4 is None:
-        p.ipv4 = ip
     if ip.frag & 0x1FFF:  # not the first fragment: no transport header here
         return
     _transport(p, b, off + ip.header_len, ip.end, ip.protocol, ip, quoted)
@@ -365,8 +389,6 @@ def _ipv4(p: Packet, b: bytes, off: int, end: int, quoted: bool) -> None:
 def _ipv6(p: Packet, b: bytes, off: int, end: int, quoted: bool) -> None:
     ip = IPv6.decode(b, off, end)
     _add_ip(p, ip)
-    if p.ipv6 is None:
-        p.ipv6 = ip
     if ip.next_header in _IPV6_EXTENSIONS:
         ip.walk_extensions()
         if ip.frag_offset:
