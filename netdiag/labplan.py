@@ -217,7 +217,9 @@ def node_commands(nodes: Mapping[str, Node], node: Node) -> list[str]:
 
 
 def sysctls(node: Node) -> dict[str, str]:
-    """Per-namespace sysctls: forwarding on routers only, no ICMP rate limits, no DAD."""
+    """Per-namespace sysctls: forwarding on routers only, no ICMP rate limits, no DAD,
+    and the kernel's own MLD reports over within milliseconds of a link coming up
+    (captures that start after ``lab up`` see only the traffic a test makes)."""
     forward = "1" if node.is_router else "0"
     return {
         # IPv4 conf is inherited from the root namespace: pin everything we rely on.
@@ -227,6 +229,8 @@ def sysctls(node: Node) -> dict[str, str]:
         "net/ipv6/conf/all/forwarding": forward,
         "net/ipv6/conf/default/accept_dad": "0",
         "net/ipv6/conf/default/router_solicitations": "0",
+        "net/ipv6/conf/default/mldv1_unsolicited_report_interval": "10",
+        "net/ipv6/conf/default/mldv2_unsolicited_report_interval": "10",
         "net/ipv4/icmp_ratelimit": "0",
         "net/ipv6/icmp/ratelimit": "0",
         "net/ipv4/ping_group_range": "0 2147483647",

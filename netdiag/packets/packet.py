@@ -11,10 +11,13 @@ cooked, loopback or raw IP, then IPv4 without options or IPv6, then TCP, UDP,
 ICMP or ICMPv6 (not an error message). It reads each header once, with the
 struct of the module that owns the protocol (``ipv4.HOT`` etc.), checks the few
 facts that make the header plainly valid (version, header length, lengths
-within the capture), and fills the layer's slots itself (``IPv4()`` then
-stores; layer classes have no ``__init__``) instead of calling the layer's
-validating ``decode`` classmethod: on CPython 3.11 each call, object and
-attribute store costs, and these are most of the cost of decoding. A header
+within the capture; a header cut short by the capture makes its unpack raise
+``struct.error``, so the common case pays no length check), and fills the
+layer's slots itself (``IPv4()`` then stores; layer classes have no
+``__init__``) instead of calling the layer's validating ``decode`` classmethod:
+on CPython 3.11 each call, object, attribute store and executed bytecode
+costs, and these are most of the cost of decoding. Each store site sees one
+class (CPython specializes a store for one class; a second class undoes it). A header
 that is not plainly valid (IPv4 options, a short or impossible length, an ICMP
 error with its quote, IP in IP, ...) goes to its module's ``decode`` through
 ``_ipv4``/``_ipv6``/``_transport`` below, which validate fully and raise the
@@ -26,6 +29,7 @@ layers it has; its Ethernet header is decoded only when read (``p.eth``).
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Generic, TypeVar, overload
 
 from netdiag.errors import DecodeError, MalformedError, TruncatedError
@@ -48,7 +52,7 @@ __all__ = ["Packet", "decode"]
 _VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100))
 _MAX_VLAN_TAGS = 8
 
-_PAIR_TEXT = PAIR_TEXT
+_PAIR_GET = PAIR_TEXT.get
 _ETH_LEN = ethernet.HEADER_LEN
 _ETH_TYPE_AT = ethernet.TYPE_AT
 _ETH_TYPE = ethernet.TYPE.unpack_from
@@ -180,110 +184,104 @@ class Packet:
 def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
     """Decode ``data`` captured on a link of type ``linktype`` (a pcap LINKTYPE).
 
-    With ``quoted`` (the original datagram inside an ICMP error, on a raw IP link
-    type), IP lengths may exceed the bytes present and a TCP header may be its
-    first 8 bytes only.
+    With ``quoted`` (the original datagram inside an ICMP error, passed as raw IP,
+    link type 101), IP lengths may exceed the bytes present and a TCP header may
+    be its first 8 bytes only.
     """
-    if type(data) is not bytes:
+    if data.__class__ is not bytes:
         data = bytes(data)
     p = Packet()
     p.data = data
-    if linktype != 1:
-        p.linktype = linktype
     n = len(data)
     try:
         # Link layer: where the network layer starts (off), its EtherType (t).
+        # A header cut short makes its unpack raise struct.error: the rare case
+        # costs a handler, the common one no length check.
         if linktype == 1:
-            if n < _ETH_LEN:
-                raise TruncatedError("ethernet", 0, _ETH_LEN, n)
-            t = _ETH_TYPE(data, _ETH_TYPE_AT)[0]  # p.eth: built when read
+            try:
+                t = _ETH_TYPE(data, _ETH_TYPE_AT)[0]  # p.eth: built when read
+            except struct.error:
+                raise TruncatedError("ethernet", 0, _ETH_LEN, n) from None
             off = _ETH_LEN
-            # The VLAN TPIDs are 0x8100, 0x88a8, 0x9100: two comparisons spare
-            # IPv4 and ARP the set lookup.
-            if (t > 0x86DD or t == 0x8100) and t in _VLAN_TPIDS:
+            # The VLAN TPIDs are 0x8100, 0x88a8, 0x9100: one comparison spares
+            # IPv4 the set lookup, two IPv6.
+            if t != 0x0800 and t != 0x86DD and t in _VLAN_TPIDS:
                 off, t = _vlan_tags(p, data, off, t)
-            quoted = False
-        elif linktype == 101:
-            if not n:
-                raise TruncatedError("ip", 0, 1, 0)
-            v = data[0] >> 4
-            if v == 4:
-                t = 0x0800
-            elif v == 6:
-                t = 0x86DD
-            else:
-                raise MalformedError("ip", 0, f"IP version {v}")
-            off = 0
-        elif linktype == 228:
-            t, off = 0x0800, 0
-        elif linktype == 229:
-            t, off = 0x86DD, 0
-        elif linktype == 113 or linktype == 276:
-            sll = LinuxSLL.decode(data) if linktype == 113 else LinuxSLL2.decode(data)
-            p.link = sll
-            off, t = sll.header_len, sll.type
-            if t in _VLAN_TPIDS:
-                off, t = _vlan_tags(p, data, off, t)
-            quoted = False
-        elif linktype == 0 or linktype == 108:
-            lo = Loopback.decode(data, 0, linktype == 108)
-            p.link = lo
-            off, t = 4, lo.ethertype or 0
-            quoted = False
         else:
-            raise DecodeError("link", 0, f"unsupported link type {linktype}")
+            p.linktype = linktype  # the class default is Ethernet's
+            if linktype == 101:
+                if not n:
+                    raise TruncatedError("ip", 0, 1, 0)
+                v = data[0] >> 4
+                if v == 4:
+                    t = 0x0800
+                elif v == 6:
+                    t = 0x86DD
+                else:
+                    raise MalformedError("ip", 0, f"IP version {v}")
+                off = 0
+            elif linktype == 228:
+                t, off = 0x0800, 0
+            elif linktype == 229:
+                t, off = 0x86DD, 0
+            elif linktype == 113 or linktype == 276:
+                sll = LinuxSLL.decode(data) if linktype == 113 else LinuxSLL2.decode(data)
+                p.link = sll
+                off, t = sll.header_len, sll.type
+                if t in _VLAN_TPIDS:
+                    off, t = _vlan_tags(p, data, off, t)
+            elif linktype == 0 or linktype == 108:
+                lo = Loopback.decode(data, 0, linktype == 108)
+                p.link = lo
+                off, t = 4, lo.ethertype or 0
+            else:
+                raise DecodeError("link", 0, f"unsupported link type {linktype}")
 
         # Network layer: the IP layer (ip), where its payload starts and ends
         # (l4, end), and the protocol it carries (proto).
         ip: IPv4 | IPv6
         if t == 0x0800:
-            if n - off >= _IPV4_LEN:
+            try:
                 vihl, tlen, frag, proto, addrs = _IPV4_HOT(data, off)
-            else:
+            except struct.error:
                 vihl = tlen = 0
             if vihl != 0x45 or tlen < _IPV4_LEN:  # short, options, or impossible
                 _ipv4(p, data, off, n, quoted)
                 return p
-            ip = v4 = IPv4()
-            v4._buf = data
-            v4.offset = off
-            v4.protocol = proto
-            v4.src, v4.dst = _PAIR_TEXT.get(addrs) or ip4_pair_text(addrs)
+            ip = IPv4()
+            ip._buf = data
+            ip.offset = off
+            ip.protocol = proto
+            ip.src, ip.dst = _PAIR_GET(addrs) or ip4_pair_text(addrs)
             end = off + tlen
             if end > n:
                 end = n
-            v4.end = end
-            p.ip = v4
+            ip.end = end
+            p.ip = ip
             if frag & 0x1FFF:  # not the first fragment: no transport header here
                 return p
             l4 = off + _IPV4_LEN
         elif t == 0x86DD:
-            if n - off >= _IPV6_LEN:
+            try:
                 v, plen, proto, addrs = _IPV6_HOT(data, off)
-            else:
+            except struct.error:
                 v = 0
             if v >> 4 != 6:
                 _ipv6(p, data, off, n, quoted)
                 return p
-            ip = v6 = IPv6()
-            v6._buf = data
-            v6.offset = off
-            v6.protocol = proto
-            v6.payload_offset = l4 = off + _IPV6_LEN
-            v6.extensions = ()
-            v6.src, v6.dst = _PAIR_TEXT.get(addrs) or ip6_pair_text(addrs)
+            ip = IPv6()
+            ip._buf = data
+            ip.offset = off
+            ip.protocol = proto
+            ip.payload_offset = l4 = off + _IPV6_LEN
+            ip.extensions = ()
+            ip.src, ip.dst = _PAIR_GET(addrs) or ip6_pair_text(addrs)
             end = l4 + plen
             # A zero payload length with hop-by-hop is a jumbogram (see ipv6.py).
             if end > n or (not plen and proto == 0):
                 end = n
-            v6.end = end
-            p.ip = v6
-            # TCP, UDP and ICMPv6 first: they spare the common cases the lookup.
-            if proto != 6 and proto != 17 and proto != 58 and proto in _IPV6_EXTENSIONS:
-                v6.walk_extensions()
-                if v6.frag_offset:
-                    return p
-                proto, l4 = v6.protocol, v6.payload_offset
+            ip.end = end
+            p.ip = ip
         else:
             if t == 0x0806:
                 p.arp = Arp.decode(data, off)
@@ -292,19 +290,21 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
         # Transport layer.
         got = end - l4
         if proto == 6:
-            if got >= _TCP_LEN:
+            try:
                 sport, dport, offflags = _TCP_HOT(data, l4)
-                hl = (offflags >> 12) * 4
-                if hl >= _TCP_LEN and got >= hl:
-                    seg = p.tcp = TCP()
-                    seg._buf = data
-                    seg._ip = ip
-                    seg.offset = l4
-                    seg.end = end
-                    seg.sport = sport
-                    seg.dport = dport
-                    seg.offflags = offflags
-                    return p
+            except struct.error:
+                offflags = 0
+            hl = (offflags >> 12) * 4
+            if hl >= _TCP_LEN and got >= hl:  # then the header is all there
+                seg = p.tcp = TCP()
+                seg._buf = data
+                seg._ip = ip
+                seg.offset = l4
+                seg.end = end
+                seg.sport = sport
+                seg.dport = dport
+                seg.offflags = offflags
+                return p
         elif proto == 17:
             if got >= _UDP_LEN:
                 sport, dport, length, _csum = _UDP_HOT(data, l4)
@@ -318,24 +318,37 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
                     dg.length = length
                     dg.end = l4 + length if l4 + length < end else end
                     return p
-        elif proto == 1 or proto == 58:
+        # ICMP and ICMPv6 are filled at sites of their own: CPython specializes an
+        # attribute store for one class, and two classes at one site undo it.
+        elif proto == 1:
             if got >= _ICMP_LEN:
                 kind, code, _csum, rest = _ICMP_HOT(data, l4)
-                if (kind >= 128) if proto == 58 else (kind not in _ICMP_ERROR_TYPES):
-                    msg: ICMP | ICMPv6
-                    if proto == 1:
-                        msg = p.icmp = ICMP()
-                    else:
-                        msg = p.icmpv6 = ICMPv6()
+                if kind not in _ICMP_ERROR_TYPES:  # an error has its quote to decode
+                    msg = p.icmp = ICMP()
                     msg._buf = data
                     msg._ip = ip
                     msg.offset = l4
                     msg.end = end
-                    msg.type = kind
-                    msg.code = code
-                    msg.rest = rest
+                    msg.type, msg.code, msg.rest = kind, code, rest
                     msg._quote = None
                     return p
+        elif proto == 58:
+            if got >= _ICMP_LEN:
+                kind, code, _csum, rest = _ICMP_HOT(data, l4)
+                if kind >= 128:  # informational: no quote
+                    msg6 = p.icmpv6 = ICMPv6()
+                    msg6._buf = data
+                    msg6._ip = ip
+                    msg6.offset = l4
+                    msg6.end = end
+                    msg6.type, msg6.code, msg6.rest = kind, code, rest
+                    msg6._quote = None
+                    return p
+        elif proto in _IPV6_EXTENSIONS and isinstance(ip, IPv6):
+            ip.walk_extensions()
+            if ip.frag_offset:  # not the first fragment: no transport header here
+                return p
+            l4, proto = ip.payload_offset, ip.protocol
         # Anything else, and what the checks above did not pass.
         _transport(p, data, l4, end, proto, ip, quoted)
     except DecodeError as e:
