@@ -24,7 +24,7 @@ __all__ = ["ICMPBase", "HEADER_LEN", "HOT"]
 
 _S = struct.Struct("!BBHI")
 HEADER_LEN = _S.size  # 8
-HOT = _S  # the dispatcher reads the whole header
+HOT = struct.Struct("!BB2xI")  # all but the checksum: what the dispatcher reads
 _U16 = struct.Struct("!H")
 
 
@@ -62,7 +62,7 @@ class ICMPBase:
         if got < HEADER_LEN:
             raise TruncatedError(cls.name, off, HEADER_LEN, got)
         msg = cls()
-        msg.type, msg.code, _csum, msg.rest = _S.unpack_from(buf, off)
+        msg.type, msg.code, msg.rest = HOT.unpack_from(buf, off)
         msg._buf = buf
         msg._ip = ip
         msg.offset = off

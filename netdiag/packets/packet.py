@@ -188,6 +188,7 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
     link type 101), IP lengths may exceed the bytes present and a TCP header may
     be its first 8 bytes only.
     """
+    # Few locals on purpose: CPython clears every local slot of a frame per call.
     if data.__class__ is not bytes:
         data = bytes(data)
     p = Packet()
@@ -208,44 +209,17 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
             if t != 0x0800 and t != 0x86DD and t in _VLAN_TPIDS:
                 off, t = _vlan_tags(p, data, off, t)
         else:
-            p.linktype = linktype  # the class default is Ethernet's
-            if linktype == 101:
-                if not n:
-                    raise TruncatedError("ip", 0, 1, 0)
-                v = data[0] >> 4
-                if v == 4:
-                    t = 0x0800
-                elif v == 6:
-                    t = 0x86DD
-                else:
-                    raise MalformedError("ip", 0, f"IP version {v}")
-                off = 0
-            elif linktype == 228:
-                t, off = 0x0800, 0
-            elif linktype == 229:
-                t, off = 0x86DD, 0
-            elif linktype == 113 or linktype == 276:
-                sll = LinuxSLL.decode(data) if linktype == 113 else LinuxSLL2.decode(data)
-                p.link = sll
-                off, t = sll.header_len, sll.type
-                if t in _VLAN_TPIDS:
-                    off, t = _vlan_tags(p, data, off, t)
-            elif linktype == 0 or linktype == 108:
-                lo = Loopback.decode(data, 0, linktype == 108)
-                p.link = lo
-                off, t = 4, lo.ethertype or 0
-            else:
-                raise DecodeError("link", 0, f"unsupported link type {linktype}")
+            off, t = _other_link(p, data, linktype)
 
         # Network layer: the IP layer (ip), where its payload starts and ends
         # (l4, end), and the protocol it carries (proto).
         ip: IPv4 | IPv6
         if t == 0x0800:
             try:
-                vihl, tlen, frag, proto, addrs = _IPV4_HOT(data, off)
+                v, length, frag, proto, addrs = _IPV4_HOT(data, off)
             except struct.error:
-                vihl = tlen = 0
-            if vihl != 0x45 or tlen < _IPV4_LEN:  # short, options, or impossible
+                v = length = 0
+            if v != 0x45 or length < _IPV4_LEN:  # short, options, or impossible
                 _ipv4(p, data, off, n, quoted)
                 return p
             ip = IPv4()
@@ -253,7 +227,7 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
             ip.offset = off
             ip.protocol = proto
             ip.src, ip.dst = _PAIR_GET(addrs) or ip4_pair_text(addrs)
-            end = off + tlen
+            end = off + length
             if end > n:
                 end = n
             ip.end = end
@@ -263,7 +237,7 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
             l4 = off + _IPV4_LEN
         elif t == 0x86DD:
             try:
-                v, plen, proto, addrs = _IPV6_HOT(data, off)
+                v, length, proto, addrs = _IPV6_HOT(data, off)
             except struct.error:
                 v = 0
             if v >> 4 != 6:
@@ -276,9 +250,9 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
             ip.payload_offset = l4 = off + _IPV6_LEN
             ip.extensions = ()
             ip.src, ip.dst = _PAIR_GET(addrs) or ip6_pair_text(addrs)
-            end = l4 + plen
+            end = l4 + length
             # A zero payload length with hop-by-hop is a jumbogram (see ipv6.py).
-            if end > n or (not plen and proto == 0):
+            if end > n or (not length and proto == 0):
                 end = n
             ip.end = end
             p.ip = ip
@@ -287,15 +261,14 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
                 p.arp = Arp.decode(data, off)
             return p
 
-        # Transport layer.
-        got = end - l4
+        # Transport layer: the header must lie within the IP layer (end).
         if proto == 6:
             try:
-                sport, dport, offflags = _TCP_HOT(data, l4)
+                sport, dport, flags = _TCP_HOT(data, l4)
             except struct.error:
-                offflags = 0
-            hl = (offflags >> 12) * 4
-            if hl >= _TCP_LEN and got >= hl:  # then the header is all there
+                flags = 0
+            length = (flags >> 12) * 4
+            if length >= _TCP_LEN and end - l4 >= length:
                 seg = p.tcp = TCP()
                 seg._buf = data
                 seg._ip = ip
@@ -303,11 +276,11 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
                 seg.end = end
                 seg.sport = sport
                 seg.dport = dport
-                seg.offflags = offflags
+                seg.offflags = flags
                 return p
         elif proto == 17:
-            if got >= _UDP_LEN:
-                sport, dport, length, _csum = _UDP_HOT(data, l4)
+            if end - l4 >= _UDP_LEN:
+                sport, dport, length = _UDP_HOT(data, l4)
                 if length >= _UDP_LEN:
                     dg = p.udp = UDP()
                     dg._buf = data
@@ -316,32 +289,33 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
                     dg.sport = sport
                     dg.dport = dport
                     dg.length = length
-                    dg.end = l4 + length if l4 + length < end else end
+                    length += l4
+                    dg.end = length if length < end else end
                     return p
         # ICMP and ICMPv6 are filled at sites of their own: CPython specializes an
         # attribute store for one class, and two classes at one site undo it.
         elif proto == 1:
-            if got >= _ICMP_LEN:
-                kind, code, _csum, rest = _ICMP_HOT(data, l4)
-                if kind not in _ICMP_ERROR_TYPES:  # an error has its quote to decode
-                    msg = p.icmp = ICMP()
+            if end - l4 >= _ICMP_LEN:
+                msg = ICMP()
+                msg.type, msg.code, msg.rest = _ICMP_HOT(data, l4)
+                if msg.type not in _ICMP_ERROR_TYPES:  # an error has its quote to decode
+                    p.icmp = msg
                     msg._buf = data
                     msg._ip = ip
                     msg.offset = l4
                     msg.end = end
-                    msg.type, msg.code, msg.rest = kind, code, rest
                     msg._quote = None
                     return p
         elif proto == 58:
-            if got >= _ICMP_LEN:
-                kind, code, _csum, rest = _ICMP_HOT(data, l4)
-                if kind >= 128:  # informational: no quote
-                    msg6 = p.icmpv6 = ICMPv6()
+            if end - l4 >= _ICMP_LEN:
+                msg6 = ICMPv6()
+                msg6.type, msg6.code, msg6.rest = _ICMP_HOT(data, l4)
+                if msg6.type >= 128:  # informational: no quote
+                    p.icmpv6 = msg6
                     msg6._buf = data
                     msg6._ip = ip
                     msg6.offset = l4
                     msg6.end = end
-                    msg6.type, msg6.code, msg6.rest = kind, code, rest
                     msg6._quote = None
                     return p
         elif proto in _IPV6_EXTENSIONS and isinstance(ip, IPv6):
@@ -354,6 +328,36 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
     except DecodeError as e:
         p.error = e
     return p
+
+
+def _other_link(p: Packet, b: bytes, linktype: int) -> tuple[int, int]:
+    """The link layers other than Ethernet: where the network layer starts, and
+    its EtherType (0 when none is known)."""
+    p.linktype = linktype  # the class default is Ethernet's
+    if linktype == 101:
+        if not b:
+            raise TruncatedError("ip", 0, 1, 0)
+        v = b[0] >> 4
+        if v == 4:
+            return 0, 0x0800
+        if v == 6:
+            return 0, 0x86DD
+        raise MalformedError("ip", 0, f"IP version {v}")
+    if linktype == 228:
+        return 0, 0x0800
+    if linktype == 229:
+        return 0, 0x86DD
+    if linktype == 113 or linktype == 276:
+        sll = LinuxSLL.decode(b) if linktype == 113 else LinuxSLL2.decode(b)
+        p.link = sll
+        if sll.type in _VLAN_TPIDS:
+            return _vlan_tags(p, b, sll.header_len, sll.type)
+        return sll.header_len, sll.type
+    if linktype == 0 or linktype == 108:
+        lo = Loopback.decode(b, 0, linktype == 108)
+        p.link = lo
+        return 4, lo.ethertype or 0
+    raise DecodeError("link", 0, f"unsupported link type {linktype}")
 
 
 def _vlan_tags(p: Packet, b: bytes, off: int, t: int) -> tuple[int, int]:

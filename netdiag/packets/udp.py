@@ -22,7 +22,7 @@ __all__ = ["UDP", "HEADER_LEN", "HOT", "build"]
 
 _S = struct.Struct("!HHHH")
 HEADER_LEN = _S.size  # 8
-HOT = _S  # the dispatcher reads the whole header
+HOT = struct.Struct("!HHH")  # ports and length: what the dispatcher reads
 _U16 = struct.Struct("!H")
 
 
@@ -45,7 +45,7 @@ class UDP:
         got = end - off
         if got < HEADER_LEN:
             raise TruncatedError("udp", off, HEADER_LEN, got)
-        sport, dport, length, _csum = _S.unpack_from(buf, off)
+        sport, dport, length = HOT.unpack_from(buf, off)
         if length < HEADER_LEN and not (length == 0 and ip is not None and ip.version == 6):
             raise MalformedError("udp", off, f"length {length} < 8")
         dg = cls()
