@@ -267,8 +267,8 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
                 sport, dport, flags = _TCP_HOT(data, l4)
             except struct.error:
                 flags = 0
-            length = (flags >> 12) * 4
-            if length >= _TCP_LEN and end - l4 >= length:
+            # A data offset of 5 words (20 bytes) or more, all within the IP layer.
+            if flags >= 0x5000 and end - l4 >= (flags >> 12) * 4:
                 seg = p.tcp = TCP()
                 seg._buf = data
                 seg._ip = ip
