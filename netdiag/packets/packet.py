@@ -181,7 +181,7 @@ class Packet:
         return f"<Packet {names} {len(self.data)} bytes{err}>"
 
 
-def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
+def decode(data: bytes, linktype: int = 1, quoted: bool = False) -> Packet:
     """Decode ``data`` captured on a link of type ``linktype`` (a pcap LINKTYPE).
 
     With ``quoted`` (the original datagram inside an ICMP error, passed as raw IP,
@@ -189,6 +189,8 @@ def decode(data: bytes, linktype: int = 1, *, quoted: bool = False) -> Packet:
     be its first 8 bytes only.
     """
     # Few locals on purpose: CPython clears every local slot of a frame per call.
+    # No keyword-only parameters either: CPython 3.11 does not specialize calls to
+    # a function that has any.
     if data.__class__ is not bytes:
         data = bytes(data)
     p = Packet()
