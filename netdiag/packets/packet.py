@@ -17,12 +17,12 @@ layer's slots itself (``IPv4()`` then stores; layer classes have no
 ``__init__``) instead of calling the layer's validating ``decode`` classmethod:
 on CPython 3.11 each call, object, attribute store and executed bytecode
 costs, and these are most of the cost of decoding. Each store site sees one
-class (CPython specializes a store for one class; a second class undoes it). A header
-that is not plainly valid (IPv4 options, a short or impossible length, an ICMP
-error with its quote, IP in IP, ...) goes to its module's ``decode`` through
-``_ipv4``/``_ipv6``/``_transport`` below, which validate fully and raise the
-exact ``DecodeError``; both routes give equal layers (tests/packets/
-test_fast_path.py). ``Packet`` has no ``__slots__`` on purpose: absent layers
+class (CPython specializes a store for one class; a second class undoes it).
+A header that is not plainly valid (IPv4 options, a short or impossible
+length, an ICMP error with its quote, IP in IP, ...) goes to its module's
+``decode`` through ``_ipv4``/``_ipv6``/``_transport`` below, which validate
+fully and raise the exact ``DecodeError``; both routes give equal layers
+(tests/packets/test_fast_path.py). ``Packet`` has no ``__slots__`` on purpose: absent layers
 are class attributes that read as ``None``, so a packet pays only for the
 layers it has; its Ethernet header is decoded only when read (``p.eth``).
 """
@@ -291,8 +291,7 @@ def decode(data: bytes, linktype: int = 1, quoted: bool = False) -> Packet:
                     dg.sport = sport
                     dg.dport = dport
                     dg.length = length
-                    length += l4
-                    dg.end = length if length < end else end
+                    dg.end = l4 + length if l4 + length < end else end
                     return p
         # ICMP and ICMPv6 are filled at sites of their own: CPython specializes an
         # attribute store for one class, and two classes at one site undo it.
