@@ -76,7 +76,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     keep = _packet_filter(args.expr)
     from netdiag.capture.files import read_capture
-    from netdiag.packets.packet import decode
+    from netdiag.packets.dispatch import decode
 
     source: Any = sys.stdin.buffer if args.file == "-" else args.file
     write = sys.stdout.write

@@ -138,7 +138,7 @@ class _Printer:
     """The packets as ``netdiag read`` prints them: text, tree, hex, JSON or statistics."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from netdiag.packets.packet import decode
+        from netdiag.packets.dispatch import decode
         from netdiag.render.jsonout import packet_json
 
         self.args = args

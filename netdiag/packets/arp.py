@@ -32,7 +32,7 @@ class Arp:
 
     @classmethod
     def decode(cls, buf: bytes, off: int = 0) -> Arp:
-        """Validate and build (layer classes have no ``__init__``; see packet.py)."""
+        """Validate and build (layer classes have no ``__init__``; see dispatch.py)."""
         got = len(buf) - off
         if got < HEADER_LEN:
             raise TruncatedError("arp", off, HEADER_LEN, got)

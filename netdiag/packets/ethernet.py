@@ -7,7 +7,7 @@ A type field below 0x0600 is an 802.3 length (LLC follows): kept as ``type``.
 
 Like every layer class, ``Ethernet`` and ``VlanTag`` have no ``__init__``: the
 ``decode`` classmethod validates and fills the slots, and the dispatcher
-(packet.py) fills them itself on its fast path (STYLE habit 9).
+(dispatch.py) fills them itself on its fast path (STYLE habit 9).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ where their RFC 4884 length lives; the dispatcher decodes ``quoted_span`` into
 ``quoted`` (a Packet in quoted mode).
 
 The classes have no ``__init__`` (STYLE habit 9): ``decode`` validates and fills
-the slots, and the dispatcher (packet.py) fills them itself for a message that
+the slots, and the dispatcher (dispatch.py) fills them itself for a message that
 is not an error (nothing quoted, nothing to split). The checksum is read from
 the buffer when asked; what follows an error's header lives in ``_quote``.
 """

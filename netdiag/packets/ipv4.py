@@ -7,7 +7,7 @@ header checksum (2), source (4), destination (4), options (IHL*4 - 20).
 
 Hot path (STYLE habit 9; ``make bench`` measures it). ``IPv4`` has no
 ``__init__``: ``decode`` validates ``HOT`` (one unpack) and fills six slots, and
-the dispatcher (packet.py) fills them itself for a plain header without
+the dispatcher (dispatch.py) fills them itself for a plain header without
 options. The slots hold what nearly every reader wants: protocol, addresses as
 text (from the pair cache of addr.py), where the datagram is. The rest is read
 from the buffer when asked (properties): on CPython 3.11 a slot store is cheap

@@ -11,7 +11,7 @@ fragment (44): 8 bytes (§4.5); AH (51): (payload len + 2) * 4 (RFC 4302 §2.2).
 Hot path (STYLE habit 9), as in ipv4.py: ``IPv6`` has no ``__init__``;
 ``decode`` validates ``HOT`` (one unpack) and fills eight slots (protocol,
 addresses as text from the pair cache of addr.py, where the payload is), and
-the dispatcher (packet.py) fills them itself. The rest is read from the buffer
+the dispatcher (dispatch.py) fills them itself. The rest is read from the buffer
 when asked.
 """
 

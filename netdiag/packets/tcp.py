@@ -11,7 +11,7 @@ the raw bytes. An ICMP error quotes only the first 8 bytes of a segment; such a
 ``partial`` header has ports and sequence, and ``None`` for the rest.
 
 Hot path (STYLE habit 9): ``TCP`` has no ``__init__``; ``decode`` validates
-``HOT`` (one unpack) and fills the slots, and the dispatcher (packet.py) fills
+``HOT`` (one unpack) and fills the slots, and the dispatcher (dispatch.py) fills
 them itself for a whole header. The rest is read from the buffer when asked.
 """
 

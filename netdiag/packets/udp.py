@@ -5,7 +5,7 @@ checksum (2). Over IPv4 a zero checksum means "not computed" (``checksum_ok``
 is then None); over IPv6 it is invalid (RFC 8200 §8.1) and reported False.
 
 ``UDP`` has no ``__init__`` (STYLE habit 9): ``decode`` validates and fills the
-slots, and the dispatcher (packet.py) fills them itself for a plainly valid
+slots, and the dispatcher (dispatch.py) fills them itself for a plainly valid
 header. The checksum is read from the buffer when asked.
 """
 

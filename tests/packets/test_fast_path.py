@@ -1,6 +1,6 @@
 """The dispatcher's fast path gives the layers each protocol module's ``decode`` gives.
 
-``decode`` fills the slots of plainly valid headers itself (packet.py, STYLE habit 9)
+``decode`` fills the slots of plainly valid headers itself (dispatch.py, STYLE habit 9)
 instead of calling the layers' validating ``decode`` classmethods. This checks the
 two agree: every frame (Ethernet, 0-2 VLAN tags, then ARP or IPv4/IPv6 with TCP,
 UDP, ICMP or ICMPv6; fragments, IPv6 extension headers, Ethernet padding, and the
