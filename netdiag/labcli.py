@@ -12,7 +12,8 @@ import subprocess
 from typing import Any
 
 from netdiag.errors import UsageError
-from netdiag.lab import Lab, LabError, node_netns
+from netdiag.lab import Lab, LabError
+from netdiag.netns import node_netns
 from netdiag.render.lab import format_lab
 
 __all__ = [

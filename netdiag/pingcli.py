@@ -22,7 +22,7 @@ from typing import Any
 from netdiag.argtypes import number as _number
 from netdiag.errors import UsageError
 from netdiag.probes.ping import PingOptions, PingSent, SendFailed, ping
-from netdiag.probes.pingcore import NoAnswerYet, PingError, PingReply, PingStart
+from netdiag.probes.pingevents import NoAnswerYet, PingError, PingReply, PingStart
 from netdiag.render import ping as render
 
 __all__ = ["add_parser", "cmd_ping", "options_from_args"]

@@ -18,8 +18,9 @@ import pytest
 
 from netdiag import lab as labmod
 from netdiag.errors import NetdiagError, PrivilegeError, UsageError
-from netdiag.lab import Lab, LabError, LabRow, in_netns, plan, run_ip
+from netdiag.lab import Lab, LabError, LabRow, plan
 from netdiag.labcli import add_parser, parse_mtu, split_exec_args
+from netdiag.netns import in_netns, run_ip
 from netdiag.render.lab import format_lab
 
 TIMEOUT = 10

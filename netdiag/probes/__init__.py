@@ -8,7 +8,8 @@ both reach the module).
 
 from netdiag.probes.ping import PingOptions
 from netdiag.probes.ping import ping as ping_host
-from netdiag.probes.pingcore import PingError, PingReply, PingResult, PingSession
+from netdiag.probes.pingcore import PingSession
+from netdiag.probes.pingevents import PingError, PingReply, PingResult
 from netdiag.probes.portcore import PortReply, PortSession
 
 __all__ = [

@@ -43,12 +43,12 @@ from typing import Any
 from netdiag.errors import NetdiagError, UsageError
 from netdiag.packets import decode, icmp, icmpv6, ipv4, ipv6
 from netdiag.probes import sockfilter
-from netdiag.probes.pingcore import (
+from netdiag.probes.pingcore import PingSession
+from netdiag.probes.pingevents import (
     NoAnswerYet,
     PingError,
     PingReply,
     PingResult,
-    PingSession,
     PingStart,
 )
 from netdiag.probes.pingsock import (

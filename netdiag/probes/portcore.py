@@ -31,7 +31,7 @@ and ``seq`` (16 bits), so an echo service hands both back. Answers:
 
 Every other ICMP error that quotes one of our probes (time exceeded,
 unreachable from a router, fragmentation needed) is a
-:class:`~netdiag.probes.pingcore.PingError`, attributed through the quoted
+:class:`~netdiag.probes.pingevents.PingError`, attributed through the quoted
 ports and TCP sequence number (ICMP quotes at least the first 8 bytes of the
 segment, RFC 792, which hold both) or UDP payload.
 """
@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from netdiag.packets import tcp
-from netdiag.probes.pingcore import (
+from netdiag.probes.pingcore import ProbeLedger
+from netdiag.probes.pingevents import (
     COOKIE_LEN,
     SEQ_SPACE,
     PingError,
     PingReply,
-    ProbeLedger,
     error_text,
     make_payload,
 )

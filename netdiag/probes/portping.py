@@ -34,7 +34,7 @@ from netdiag.errors import NetdiagError, PrivilegeError, UsageError
 from netdiag.packets import decode, ipv4, ipv6, tcp, udp
 from netdiag.probes import sockfilter
 from netdiag.probes.ping import PingOptions, PingSent, _Loop
-from netdiag.probes.pingcore import PingReply, PingResult, PingStart
+from netdiag.probes.pingevents import PingReply, PingResult, PingStart
 from netdiag.probes.pingsock import (
     ANC_SIZE,
     ICMP6_FILTER,

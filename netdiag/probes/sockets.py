@@ -8,7 +8,7 @@ sock_diag handler for (the dump ends in ENOENT, e.g. raw sockets without
 CONFIG_INET_RAW_DIAG), or a kernel without NETLINK_SOCK_DIAG at all, is read
 from /proc/thread-self/net/* instead, and ``SocketReport.notes`` says so (the
 CLI prints the notes with ``-v``). The thread's network namespace is the one
-listed (``netdiag.lab.in_netns`` switches it).
+listed (``netdiag.netns.in_netns`` switches it).
 
 Owning processes come from /proc/*/fd links ``socket:[inode]``; an unprivileged
 user sees only its own processes there, as with ``ss -p``, and sock_diag itself

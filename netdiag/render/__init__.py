@@ -4,6 +4,7 @@ Pure functions and small formatter objects; nothing here reads files or
 sockets, and nothing prints: callers write the strings returned.
 
 - ``text``: one line per packet in the shape of ``tcpdump -n`` (``TextFormatter``).
+- ``words``: what tcpdump prints for one header's own fields, used by ``text``.
 - ``tree``: the ``-v`` per-layer tree of every decoded field.
 - ``hexdump``: ``tcpdump -x`` style hex lines.
 - ``jsonout``: one JSON object per packet (JSON Lines), JSON-safe values.

@@ -1,4 +1,4 @@
-"""ping's lines in iputils' shape, and its JSON, from pingcore's result objects.
+"""ping's lines in iputils' shape, and its JSON, from pingevents' result objects.
 
 Times are printed as iputils prints them: per reply with three significant
 digits, truncated (0.081, 1.23, 12.3, 123 ms); in the summary in microseconds
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netdiag.probes.pingcore import NoAnswerYet, PingError, PingReply, PingResult, PingStart
+from netdiag.probes.pingevents import NoAnswerYet, PingError, PingReply, PingResult, PingStart
 from netdiag.probes.portcore import PortReply
 
 __all__ = [

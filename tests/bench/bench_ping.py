@@ -13,7 +13,8 @@ import os
 import re
 import statistics
 
-from netdiag.lab import Lab, in_netns
+from netdiag.lab import Lab
+from netdiag.netns import in_netns
 from netdiag.probes.ping import PingOptions, ping
 
 COUNT = 100

@@ -27,7 +27,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from netdiag.lab import Lab, in_netns
+from netdiag.lab import Lab
+from netdiag.netns import in_netns
 from netdiag.probes.tracecore import Method
 from netdiag.probes.traceroute import TraceOptions, traceroute
 

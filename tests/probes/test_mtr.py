@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from netdiag.cli import main
-from netdiag.lab import in_netns
+from netdiag.netns import in_netns
 
 ROOT_DIR = str(Path(__file__).resolve().parents[2])
 ROUNDS = "10"

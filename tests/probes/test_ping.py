@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from netdiag.errors import NetdiagError, PrivilegeError
-from netdiag.lab import in_netns
+from netdiag.netns import in_netns
 from netdiag.pingcli import add_parser
 from netdiag.probes.ping import PingOptions, ping
 from netdiag.probes.privileges import CAP_NET_RAW, capabilities

@@ -7,10 +7,10 @@ import pytest
 
 from netdiag import decode
 from netdiag.packets import icmp, icmpv6, ipv4, ipv6
-from netdiag.probes.pingcore import (
+from netdiag.probes.pingcore import PingSession
+from netdiag.probes.pingevents import (
     PingReply,
     PingResult,
-    PingSession,
     PingStart,
     error_text,
     make_payload,

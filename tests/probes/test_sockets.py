@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from netdiag import cli
-from netdiag.lab import in_netns
+from netdiag.netns import in_netns
 from netdiag.probes.sockets import list_sockets
 from netdiag.probes.sockmodel import Selection, default_states
 from netdiag.render.sockets import json_lines, table

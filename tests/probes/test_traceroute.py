@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from netdiag.cli import main
-from netdiag.lab import in_netns
+from netdiag.netns import in_netns
 from netdiag.probes.tracecore import Method
 from netdiag.probes.traceroute import TraceOptions, traceroute
 

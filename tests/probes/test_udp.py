@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from netdiag.lab import in_netns
+from netdiag.netns import in_netns
 from netdiag.probes.udpwire import END, build
 
 pytestmark = pytest.mark.root
