@@ -21,8 +21,9 @@ from typing import Any
 
 from netdiag.argtypes import number as _number
 from netdiag.errors import UsageError
-from netdiag.probes.ping import PingOptions, PingSent, SendFailed, ping
+from netdiag.probes.ping import PingSent, SendFailed, ping
 from netdiag.probes.pingevents import NoAnswerYet, PingError, PingReply, PingStart
+from netdiag.probes.pingoptions import PingOptions
 from netdiag.render import ping as render
 
 __all__ = ["add_parser", "cmd_ping", "options_from_args"]

@@ -1,7 +1,8 @@
-"""Netlink message codecs (sans-IO): ``sockdiag`` for NETLINK_SOCK_DIAG, the
-interface ``ss`` uses to list sockets; ``tcpinfo`` for ``struct tcp_info``."""
+"""Netlink message codecs (sans-IO) for NETLINK_SOCK_DIAG, the interface ``ss``
+uses to list sockets: ``sockdiag`` for its constants and requests, ``diagreplies``
+for the reply records and their decoder; ``tcpinfo`` for ``struct tcp_info``."""
 
-from netdiag.netlink.sockdiag import (
+from netdiag.netlink.diagreplies import (
     Done,
     InetDiag,
     MemInfo,
@@ -12,11 +13,9 @@ from netdiag.netlink.sockdiag import (
     PacketDiag,
     PacketInfo,
     UnixDiag,
-    build_inet_request,
-    build_packet_request,
-    build_unix_request,
     decode_stream,
 )
+from netdiag.netlink.sockdiag import build_inet_request, build_packet_request, build_unix_request
 from netdiag.netlink.tcpinfo import TcpInfo
 
 __all__ = [

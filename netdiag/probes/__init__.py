@@ -6,10 +6,10 @@ exported here as ``ping_host`` so that the module's name is never shadowed
 both reach the module).
 """
 
-from netdiag.probes.ping import PingOptions
 from netdiag.probes.ping import ping as ping_host
 from netdiag.probes.pingcore import PingSession
 from netdiag.probes.pingevents import PingError, PingReply, PingResult
+from netdiag.probes.pingoptions import PingOptions
 from netdiag.probes.portcore import PortReply, PortSession
 
 __all__ = [

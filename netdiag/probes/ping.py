@@ -1,4 +1,5 @@
-"""The thin socket loop of ping: open, configure, send, wait, feed :mod:`pingcore`.
+"""The thin socket loop of ping: open, configure (:mod:`pingoptions`), send, wait,
+feed :mod:`pingcore`.
 
 Sockets: raw ``AF_INET/IPPROTO_ICMP`` and ``AF_INET6/IPPROTO_ICMPV6`` when we
 may (root or CAP_NET_RAW); else unprivileged ICMP datagram sockets when
@@ -18,8 +19,9 @@ it is off by default to stay comparable with iputils (tests/bench/bench_ping.py
 measures both). A wall-clock step between send and receive is caught by
 pingcore, which falls back to the monotonic RTT for that sample.
 
-Socket plumbing shared with the TCP/UDP probes lives in ``pingsock``; raw
-sockets get a classic BPF filter for our identifier (``sockfilter``).
+Socket plumbing shared with the TCP/UDP probes lives in ``pingsock``; the
+options and the socket set up from them (raw sockets get a classic BPF filter
+for our identifier) in ``pingoptions``.
 
 Received packets are decoded by ``netdiag.decode``. IPv6 raw and all datagram
 sockets hand us the ICMP message without its IP header; we put a synthetic IP
@@ -30,11 +32,9 @@ unspecified) in front, so that the one dispatcher decodes every packet.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import select
 import socket
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +42,6 @@ from typing import Any
 
 from netdiag.errors import NetdiagError, UsageError
 from netdiag.packets import decode, icmp, icmpv6, ipv4, ipv6
-from netdiag.probes import sockfilter
 from netdiag.probes.pingcore import PingSession
 from netdiag.probes.pingevents import (
     NoAnswerYet,
@@ -51,21 +50,10 @@ from netdiag.probes.pingevents import (
     PingResult,
     PingStart,
 )
+from netdiag.probes.pingoptions import PingOptions, configure
 from netdiag.probes.pingsock import (
     ANC_SIZE,
-    ICMP6_FILTER,
-    ICMP_FILTER,
-    IP_MTU_DISCOVER,
-    IP_RECVERR,
-    IP_RECVTTL,
-    IPV6_MTU_DISCOVER,
-    IPV6_RECVERR,
-    IPV6_RECVHOPLIMIT,
-    IPV6_TCLASS,
-    PMTUDISC,
     RECV_SIZE,
-    SO_TIMESTAMPNS,
-    SOL_RAW,
     ancillary,
     enable_tx_stamps,
     open_icmp_socket,
@@ -79,7 +67,6 @@ from netdiag.probes.pingsock import (
 from netdiag.probes.privileges import drop_privileges, has_net_raw
 
 __all__ = [
-    "PingOptions",
     "PingSent",
     "SendFailed",
     "ping",
@@ -92,56 +79,6 @@ __all__ = [
 _DEFAULT_LINGER = 10.0  # seconds to wait for the last reply when none came (iputils)
 MIN_USER_INTERVAL = 0.2
 _FLOOD_TICK = 0.01  # flood without -i: at least 100 probes a second
-
-
-@dataclass(frozen=True)
-class PingOptions:
-    count: int | None = None  # -c
-    interval: float | None = None  # -i (default 1 s; flood 0)
-    timeout: float | None = None  # -W: wait for the last reply
-    deadline: float | None = None  # -w
-    size: int = 56  # -s
-    ttl: int | None = None  # -t
-    tos: int | None = None  # -Q
-    pmtudisc: str | None = None  # -M do|dont|want
-    interface: str | None = None  # -I name or address
-    family: int | None = None  # -4 / -6
-    flood: bool = False  # -f
-    report_outstanding: bool = False  # -O
-    kernel_tx_stamps: bool = False  # raw sockets: send time from SO_TIMESTAMPING (API only)
-    tcp: int | None = None  # --tcp PORT: TCP SYN probes (portping)
-    udp: int | None = None  # --udp PORT: UDP probes (portping)
-
-    def __post_init__(self) -> None:
-        if self.count is not None and self.count < 1:
-            raise UsageError(f"bad number of packets to transmit: {self.count}")
-        if self.interval is not None and self.interval < 0:
-            raise UsageError(f"bad timing interval: {self.interval}")
-        if self.timeout is not None and self.timeout < 0:
-            raise UsageError(f"bad linger time: {self.timeout}")
-        if self.deadline is not None and self.deadline < 0:
-            raise UsageError(f"bad wait time: {self.deadline}")
-        if not 0 <= self.size <= 65507:
-            raise UsageError(f"invalid -s value: '{self.size}': out of range: 0 <= value <= 65507")
-        if self.ttl is not None and not 1 <= self.ttl <= 255:
-            raise UsageError(f"invalid -t value: '{self.ttl}': out of range: 1 <= value <= 255")
-        if self.tos is not None and not 0 <= self.tos <= 255:
-            raise UsageError(f"the decimal value of TOS bits must be in range 0-255: {self.tos}")
-        if self.pmtudisc is not None and self.pmtudisc not in PMTUDISC:
-            raise UsageError(f"invalid -M argument: {self.pmtudisc}: use do, dont or want")
-        if self.family not in (None, 4, 6):
-            raise UsageError(f"family {self.family}: use 4 or 6")
-        for flag, port in (("--tcp", self.tcp), ("--udp", self.udp)):
-            if port is not None and not 1 <= port <= 65535:
-                raise UsageError(f"invalid {flag} port: {port}: out of range: 1 <= value <= 65535")
-        if self.tcp is not None and self.udp is not None:
-            raise UsageError("--tcp and --udp exclude each other")
-
-    @property
-    def interval_s(self) -> float:
-        if self.interval is not None:
-            return self.interval
-        return 0.0 if self.flood else 1.0
 
 
 @dataclass(frozen=True)
@@ -171,68 +108,6 @@ class SendFailed:
 
 
 PingEvent = PingStart | PingSent | PingReply | PingError | NoAnswerYet | SendFailed
-
-
-def _configure(sock: socket.socket, family: int, raw: bool, opt: PingOptions) -> int:
-    """Set the socket options; bind; return the echo identifier to use."""
-    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-    sock.setblocking(False)
-    if family == 4:
-        if raw:  # let through only what ping reads: echo reply and the errors
-            keep = (0, 3, 4, 5, 11, 12)
-            mask = ~sum(1 << t for t in keep) & 0xFFFFFFFF
-            sock.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("@I", mask))
-        else:
-            sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
-            sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
-        if opt.ttl is not None:
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, opt.ttl)
-        if opt.tos is not None:
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, opt.tos)
-        if opt.pmtudisc is not None:
-            sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, PMTUDISC[opt.pmtudisc])
-    else:
-        if raw:
-            words = [0xFFFFFFFF] * 8  # a set bit drops the type (linux/icmpv6.h)
-            for t in (1, 2, 3, 4, 129):
-                words[t >> 5] &= ~(1 << (t & 31))
-            sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("@8I", *words))
-        else:
-            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
-        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
-        if opt.ttl is not None:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, opt.ttl)
-        if opt.tos is not None:
-            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_TCLASS, opt.tos)
-        if opt.pmtudisc is not None:
-            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, PMTUDISC[opt.pmtudisc])
-    any_addr = "0.0.0.0" if family == 4 else "::"
-    bind_addr = any_addr
-    if opt.interface:
-        try:
-            ipaddress.ip_address(opt.interface)
-            bind_addr = opt.interface
-        except ValueError:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE,
-                                opt.interface.encode())  # fmt: skip
-            except OSError as exc:
-                raise UsageError(f"-I {opt.interface}: {exc.strerror}") from None
-    if not raw or bind_addr != any_addr:
-        try:
-            sock.bind((bind_addr, 0))
-        except OSError as exc:
-            raise UsageError(f"-I {opt.interface}: cannot bind: {exc.strerror}") from None
-    if not raw:
-        return int(sock.getsockname()[1])  # datagram sockets: the kernel's identifier
-    ident = random_ident()
-    sockfilter.attach_filter(sock, sockfilter.echo_reply_filter(family, ident))
-    return ident
-
-
-def random_ident() -> int:
-    """The echo identifier of a raw-socket session (tests replace it to force a clash)."""
-    return int.from_bytes(os.urandom(2), "big")
 
 
 class _Loop:
@@ -429,7 +304,7 @@ def ping(
     sock, raw = open_icmp_socket(family)
     with sock:
         try:
-            ident = _configure(sock, family, raw, opt)
+            ident = configure(sock, family, raw, opt)
         except OSError as exc:
             raise NetdiagError(f"setsockopt: {exc.strerror}") from None
         if give_up_privileges:

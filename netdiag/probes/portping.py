@@ -33,8 +33,9 @@ from typing import Any, cast
 from netdiag.errors import NetdiagError, PrivilegeError, UsageError
 from netdiag.packets import decode, ipv4, ipv6, tcp, udp
 from netdiag.probes import sockfilter
-from netdiag.probes.ping import PingOptions, PingSent, _Loop
+from netdiag.probes.ping import PingSent, _Loop
 from netdiag.probes.pingevents import PingReply, PingResult, PingStart
+from netdiag.probes.pingoptions import PingOptions
 from netdiag.probes.pingsock import (
     ANC_SIZE,
     ICMP6_FILTER,

@@ -1,6 +1,6 @@
 """List the host's sockets: sock_diag over netlink, /proc/net where that is missing.
 
-The thin shell around ``netdiag.netlink.sockdiag`` (the codec) and
+The thin shell around ``netdiag.netlink.sockdiag``/``diagreplies`` (the codec) and
 ``netdiag.probes.procnet`` (the /proc/net parser): it opens one AF_NETLINK
 NETLINK_SOCK_DIAG socket, sends one dump request per kind and family, and reads
 until NLMSG_DONE (bounded in datagrams and time). A kind the kernel has no
@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from netdiag.errors import NetdiagError
+from netdiag.netlink import diagreplies as dr
 from netdiag.netlink import sockdiag as sd
 from netdiag.probes import procnet
 from netdiag.probes.sockmodel import KINDS, Endpoint, Process, Selection, Socket
@@ -64,9 +65,9 @@ def _open_netlink() -> socket.socket:
     return s
 
 
-def _dump(sock: socket.socket, request: bytes, seq: int) -> list[sd.Reply]:
+def _dump(sock: socket.socket, request: bytes, seq: int) -> list[dr.Reply]:
     sock.sendto(request, (0, 0))
-    out: list[sd.Reply] = []
+    out: list[dr.Reply] = []
     deadline = time.monotonic() + _DUMP_TIMEOUT
     for _ in range(_MAX_DATAGRAMS):
         sock.settimeout(max(0.01, deadline - time.monotonic()))
@@ -74,8 +75,8 @@ def _dump(sock: socket.socket, request: bytes, seq: int) -> list[sd.Reply]:
             data = sock.recv(_RECV_SIZE)
         except TimeoutError:
             raise NetdiagError("sockets: sock_diag dump did not finish in time") from None
-        for reply in sd.decode_stream(data):
-            if isinstance(reply, sd.NlError | sd.Done):
+        for reply in dr.decode_stream(data):
+            if isinstance(reply, dr.NlError | dr.Done):
                 if reply.seq != seq:
                     continue  # one request at a time: nothing else can end this dump
                 if reply.errno:
@@ -105,7 +106,7 @@ def _ifname(ifindex: int) -> str | None:
         return str(ifindex)
 
 
-def _from_inet(kind: str, m: sd.InetDiag) -> Socket:
+def _from_inet(kind: str, m: dr.InetDiag) -> Socket:
     fam = "inet" if m.family == socket.AF_INET else "inet6"
     return Socket(
         kind, fam, _INET_TYPE[kind], m.state, Endpoint(m.src, m.sport),
@@ -114,7 +115,7 @@ def _from_inet(kind: str, m: sd.InetDiag) -> Socket:
     )  # fmt: skip
 
 
-def _from_unix(m: sd.UnixDiag) -> Socket:
+def _from_unix(m: dr.UnixDiag) -> Socket:
     return Socket(
         "unix", "unix", _TYPES.get(m.type, str(m.type)), m.state,
         Endpoint(m.name, inode=m.inode), Endpoint(None, inode=m.peer or 0),
@@ -122,7 +123,7 @@ def _from_unix(m: sd.UnixDiag) -> Socket:
     )  # fmt: skip
 
 
-def _from_packet(m: sd.PacketDiag) -> Socket:
+def _from_packet(m: dr.PacketDiag) -> Socket:
     ifindex = m.info.ifindex if m.info is not None else 0
     rq = m.meminfo.rmem_alloc if m.meminfo is not None else 0
     return Socket(
@@ -141,11 +142,11 @@ def _netlink_kind(
         families = [socket.AF_INET if v == 4 else socket.AF_INET6 for v in sorted(versions)]
     for n, family in enumerate(families):
         for m in _dump(sock, _build(kind, family, seq + n, info), seq + n):
-            if isinstance(m, sd.InetDiag):
+            if isinstance(m, dr.InetDiag):
                 out.append(_from_inet(kind, m))
-            elif isinstance(m, sd.UnixDiag):
+            elif isinstance(m, dr.UnixDiag):
                 out.append(_from_unix(m))
-            elif isinstance(m, sd.PacketDiag):
+            elif isinstance(m, dr.PacketDiag):
                 out.append(_from_packet(m))
     return out
 

@@ -15,7 +15,8 @@ import statistics
 
 from netdiag.lab import Lab
 from netdiag.netns import in_netns
-from netdiag.probes.ping import PingOptions, ping
+from netdiag.probes.ping import ping
+from netdiag.probes.pingoptions import PingOptions
 
 COUNT = 100
 INTERVAL = 0.01

@@ -22,7 +22,8 @@ import pytest
 from netdiag.errors import NetdiagError, PrivilegeError
 from netdiag.netns import in_netns
 from netdiag.pingcli import add_parser
-from netdiag.probes.ping import PingOptions, ping
+from netdiag.probes.ping import ping
+from netdiag.probes.pingoptions import PingOptions
 from netdiag.probes.privileges import CAP_NET_RAW, capabilities
 
 ROOT_DIR = str(Path(__file__).resolve().parents[2])
@@ -152,7 +153,7 @@ def test_probe_larger_than_the_local_mtu_with_df_is_a_local_error(lab, capfd):
 def test_two_concurrent_pings_with_the_same_identifier_each_get_their_own(lab, monkeypatch):
     # the same echo identifier for both: only the per-session cookie tells them apart
     # (and the kernel filter lets both sessions' replies through to both sockets)
-    monkeypatch.setattr("netdiag.probes.ping.random_ident", lambda: 0x1234)
+    monkeypatch.setattr("netdiag.probes.pingoptions.random_ident", lambda: 0x1234)
     results = {}
 
     def one(key: str) -> None:
@@ -343,7 +344,7 @@ def test_the_effective_capability_set_is_read_from_proc_status(tmp_path):
 
 GIVE_UP_CODE = (
     f"import os, sys; sys.path.insert(0, {ROOT_DIR!r}); "
-    "from netdiag.probes.ping import PingOptions, ping; "
+    "from netdiag.probes.ping import ping; from netdiag.probes.pingoptions import PingOptions; "
     "r = ping(sys.argv[1], PingOptions(count=1, deadline=5), give_up_privileges=True); "
     "print(r.received, os.geteuid(), os.getegid(), os.getgroups())"
 )

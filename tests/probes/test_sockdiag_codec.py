@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from netdiag import netlink as sd
 from netdiag.errors import DecodeError, MalformedError, TruncatedError
-from netdiag.netlink import sockdiag as sd
 
 AF_UNIX, AF_INET, AF_INET6, AF_PACKET = 1, 2, 10, 17
 
