@@ -149,18 +149,22 @@ class _Loop:
         try:
             sendto(msg, dest)
         except OSError as exc:
-            s.sent(seq, mono, wall)
+            self.after_send(seq, mono, wall, exc)
+            return
+        self.after_send(seq, mono, wall, None)
+
+    def after_send(self, seq: int, mono: int, wall: int, exc: OSError | None) -> None:
+        """Probe ``seq`` went out at ``mono``/``wall`` (or failed with ``exc``): count it,
+        and report a failure, or remember it for its TX stamp and tell a flood."""
+        self.s.sent(seq, mono, wall)
+        if exc is not None:
             self.send_failed(seq, exc)
             return
-        s.sent(seq, mono, wall)
-        self.sent_ok(seq)
-        if self.opt.flood:
-            self.emit(PingSent(seq))
-
-    def sent_ok(self, seq: int) -> None:
         if self.tx_stamps:
             self.tx_keys[self.tx_next_key] = seq
             self.tx_next_key += 1
+        if self.opt.flood:
+            self.emit(PingSent(seq))
 
     def read_tx(self) -> None:
         for key, stamp in read_tx_stamps(self.sock):

@@ -33,7 +33,7 @@ from typing import Any, cast
 from netdiag.errors import NetdiagError, PrivilegeError, UsageError
 from netdiag.packets import decode, ipv4, ipv6, tcp, udp
 from netdiag.probes import sockfilter
-from netdiag.probes.ping import PingSent, _Loop
+from netdiag.probes.ping import _Loop
 from netdiag.probes.pingevents import PingReply, PingResult, PingStart
 from netdiag.probes.pingoptions import PingOptions
 from netdiag.probes.pingsock import (
@@ -182,13 +182,9 @@ class _PortLoop(_Loop):
                 if attempt == 1 and p.protocol == "udp":
                     self.drain()  # a pending ICMP error was reported here: read it, resend
                     continue
-                p.sent(seq, mono, wall)
-                self.send_failed(seq, exc)
+                self.after_send(seq, mono, wall, exc)
                 return
-        p.sent(seq, mono, wall)
-        self.sent_ok(seq)
-        if self.opt.flood:
-            self.emit(PingSent(seq))
+        self.after_send(seq, mono, wall, None)
 
     def _feed(self, packet: Any, source: str, now: int, stamp: int | None) -> None:
         event = self.p.received_packet(packet, source, now, stamp)
