@@ -1,6 +1,6 @@
 """netdiag: network diagnostics and packet inspection, built from scratch."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netdiag.errors import (
     CaptureError,
@@ -11,6 +11,7 @@ from netdiag.errors import (
     TruncatedError,
     UsageError,
 )
+from netdiag.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from netdiag.capture.files import read_capture
@@ -18,23 +19,15 @@ if TYPE_CHECKING:
 
 # The codecs and capture readers load on first use (PEP 562), so that
 # `import netdiag` (and every command's start) stays cheap.
-_LAZY = {
-    "decode": "netdiag.packets",
-    "Packet": "netdiag.packets",
-    "LinkType": "netdiag.packets",
-    "read_capture": "netdiag.capture.files",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'netdiag' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "decode": "netdiag.packets",
+        "Packet": "netdiag.packets",
+        "LinkType": "netdiag.packets",
+        "read_capture": "netdiag.capture.files",
+    },
+)
 
 
 __all__ = [

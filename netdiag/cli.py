@@ -1,8 +1,9 @@
 """The ``netdiag`` command line: parse, dispatch, map errors to exit statuses.
 
-Each subcommand lives in a ``netdiag/<name>cli.py`` module whose
-``add_parser(subparsers)`` declares its arguments and sets ``func`` (a function
-``(args) -> int``); ``COMMAND_MODULES`` maps command names to those modules.
+Each subcommand lives in its job's package (``netdiag/ping/cli.py``,
+``netdiag/trace/cli.py``, ...), in a module whose ``add_parser(subparsers)``
+declares its arguments and sets ``func`` (a function ``(args) -> int``);
+``COMMAND_MODULES`` maps command names to those modules.
 
 Errors: a ``NetdiagError`` becomes one line ``netdiag: <message>`` on stderr
 and its ``exit_status`` (2 for usage errors and unreadable or foreign files; 1
@@ -43,16 +44,16 @@ class _Parser(argparse.ArgumentParser):
 #: Only the module of the command being run is imported, so a command starts
 #: without loading the others; ``--help`` and mistakes load them all.
 COMMAND_MODULES: dict[str, str] = {
-    "read": "readcli",
-    "ping": "pingcli",
-    "traceroute": "tracecli",
-    "mtr": "tracecli",
-    "sniff": "sniffcli",
-    "filter": "filtercli",
-    "udp": "udpcli",
-    "impair": "udpcli",
-    "lab": "labcli",
-    "sockets": "socketscli",
+    "read": "inspect.readcli",
+    "ping": "ping.cli",
+    "traceroute": "trace.cli",
+    "mtr": "trace.cli",
+    "sniff": "inspect.sniffcli",
+    "filter": "inspect.filtercli",
+    "udp": "udptest.cli",
+    "impair": "udptest.cli",
+    "lab": "lab.cli",
+    "sockets": "sockets.cli",
 }
 
 

@@ -65,8 +65,8 @@ def _background(lab: Any, node: str, argv: list[str]) -> Any:
 
 def tour_lab() -> int:
     """Build a 4-router lab, probe across it, tear it down (also on failure)."""
-    from netdiag.lab import Lab
-    from netdiag.render.lab import format_lab
+    from netdiag.lab.lab import Lab
+    from netdiag.lab.render import format_lab
 
     name = f"demo{os.getpid() % 100000}"
     _section(f"a lab of 4 routers in network namespaces (lab {name!r})")

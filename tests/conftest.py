@@ -1,4 +1,4 @@
-# --- root marker and lab fixtures (netdiag.lab) ------------------------------
+# --- root marker and lab fixtures (netdiag.lab.lab) ------------------------------
 # Tests marked @pytest.mark.root are skipped when not root, unless
 # NETDIAG_REQUIRE_ROOT=1 (CI), where the skip becomes a failure. The `lab`
 # fixture is one 4-router lab per test session; `make_lab(**opts)` builds a
@@ -29,7 +29,7 @@ _LAB_SESSION_NAME = f"t{_os.getpid()}"
 
 
 def _down_quietly(name: str) -> None:
-    from netdiag.lab import Lab
+    from netdiag.lab.lab import Lab
 
     try:
         Lab.down_name(name)
@@ -40,7 +40,7 @@ def _down_quietly(name: str) -> None:
 @_pytest.fixture(scope="session")
 def lab():
     """A 4-router lab shared by the session (src, r1..r4, dst)."""
-    from netdiag.lab import Lab
+    from netdiag.lab.lab import Lab
 
     _skip_or_fail_without_root("the lab fixture")
     name = _LAB_SESSION_NAME
@@ -60,7 +60,7 @@ _lab_counter = _itertools.count(1)
 def make_lab(request):
     """Factory: ``make_lab(routers=8, silent_router=2, mtu=(2, 1280))`` -> a fresh Lab,
     removed at the end of the test (also when it fails)."""
-    from netdiag.lab import Lab
+    from netdiag.lab.lab import Lab
 
     _skip_or_fail_without_root("the make_lab fixture")
     built = []

@@ -4,7 +4,7 @@ This module contains no networking code at all: it turns the bytes the kernel
 answers a dump request with into frozen records (``InetDiag``, ``UnixDiag``,
 ``PacketDiag``, and ``Done``/``NlError`` for the end of a dump). The constants
 and the requests live in ``netdiag.netlink.sockdiag``; the socket loop lives in
-``netdiag.probes.sockets``. The records are what the rest of netdiag reads, so
+``netdiag.sockets.dump``. The records are what the rest of netdiag reads, so
 they live here with the length-checking decoder that makes them, apart from the
 requests.
 

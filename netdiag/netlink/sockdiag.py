@@ -4,7 +4,7 @@ This module contains no networking code at all: it names the constants of the
 kernel's sock_diag interface once, and turns field values into the bytes of a
 dump request. Decoding the kernel's answers into frozen records lives in
 ``netdiag.netlink.diagreplies``, which takes its numbers from here; the socket
-loop lives in ``netdiag.probes.sockets``.
+loop lives in ``netdiag.sockets.dump``.
 
 Layouts (the kernel's UAPI headers; netlink integers are in host byte order):
 

@@ -1,16 +1,9 @@
-"""Packets (and capture statistics) as JSON.
+"""Result objects as compact JSON, the same way for every job.
 
-One compact object per packet per line (JSON Lines)::
-
-    {"n": 1, "ts": 1700000000.123456, "caplen": 98, "len": 98,
-     "layers": [{"layer": "ethernet", ...}, ...], "error": "tcp: truncated: ..."}
-
-``n`` counts records from 1 in file order; ``ts`` is seconds (a float with
-microsecond precision); ``len`` is the length on the wire; ``layers`` is
-``Packet.layer_fields()``; ``error`` is present only when decoding stopped
-early. Values are made JSON-safe: bytes become hex text, tuples lists, other
-objects with ``fields()`` their fields, anything else its ``str``. Non-finite
-floats are refused (``allow_nan=False``), so every line is strict JSON.
+Values are made JSON-safe: bytes become hex text, tuples lists, sets sorted
+lists, other objects with ``fields()`` their fields, anything else its ``str``.
+Non-finite floats are refused (``allow_nan=False``), so every line is strict
+JSON.
 """
 
 from __future__ import annotations
@@ -18,9 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from netdiag.packets.packet import Packet
-
-__all__ = ["packet_json", "to_json", "jsonable"]
+__all__ = ["to_json", "jsonable"]
 
 
 def _default(o: Any) -> Any:
@@ -44,16 +35,3 @@ def jsonable(o: Any) -> Any:
 
 def to_json(o: Any) -> str:
     return _ENCODER.encode(o)
-
-
-def packet_json(n: int, ts_ns: int, p: Packet, wirelen: int) -> str:
-    d: dict[str, Any] = {
-        "n": n,
-        "ts": round(ts_ns / 1e9, 6),
-        "caplen": len(p.data),
-        "len": wirelen,
-        "layers": p.layer_fields(),
-    }
-    if p.error is not None:
-        d["error"] = str(p.error)
-    return _ENCODER.encode(d)

@@ -13,10 +13,10 @@ import os
 import re
 import statistics
 
-from netdiag.lab import Lab
-from netdiag.netns import in_netns
-from netdiag.probes.ping import ping
-from netdiag.probes.pingoptions import PingOptions
+from netdiag.lab.lab import Lab
+from netdiag.lab.netns import in_netns
+from netdiag.ping.options import PingOptions
+from netdiag.ping.run import ping
 
 COUNT = 100
 INTERVAL = 0.01

@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from netdiag.lab import Lab
+from netdiag.lab.lab import Lab
 
 SECONDS = 3
 ROUNDS = 3

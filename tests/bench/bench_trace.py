@@ -27,10 +27,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from netdiag.lab import Lab
-from netdiag.netns import in_netns
-from netdiag.probes.tracecore import Method
-from netdiag.probes.traceroute import TraceOptions, traceroute
+from netdiag.lab.lab import Lab
+from netdiag.lab.netns import in_netns
+from netdiag.trace.core import Method
+from netdiag.trace.loop import TraceOptions, traceroute
 
 REPEAT = 5
 ROOT_DIR = str(Path(__file__).resolve().parents[2])

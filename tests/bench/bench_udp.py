@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from netdiag.lab import Lab
+from netdiag.lab.lab import Lab
 
 TRIAL_S = 2.0
 START = 25_000

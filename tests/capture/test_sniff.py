@@ -51,18 +51,21 @@ def _start(lab, argv: list[str]) -> subprocess.Popen[str]:
                      text=True)  # fmt: skip
     assert proc.stderr is not None
     deadline = time.monotonic() + WAIT
-    seen = []
+    seen = b""
+    # Raw reads of the pipe: a buffered readline() can pull the "listening" line into
+    # Python's buffer along with the one before it, where select() no longer sees it.
+    fd = proc.stderr.fileno()
     while time.monotonic() < deadline:
-        r, _, _ = select.select([proc.stderr], [], [], 0.2)
+        r, _, _ = select.select([fd], [], [], 0.2)
         if r:
-            line = proc.stderr.readline()
-            seen.append(line)
-            if "listening on" in line:
+            chunk = os.read(fd, 4096)
+            seen += chunk
+            if b"listening on" in seen:
                 return proc
-            if not line:
+            if not chunk:
                 break
     proc.kill()
-    pytest.fail(f"{argv[0]} did not start listening: {''.join(seen)!r}")
+    pytest.fail(f"{argv[0]} did not start listening: {seen.decode(errors='replace')!r}")
 
 
 def _finish(proc: subprocess.Popen[str]) -> tuple[int, str]:

@@ -1,0 +1,34 @@
+"""Packets as JSON, one compact object per packet per line (JSON Lines)::
+
+    {"n": 1, "ts": 1700000000.123456, "caplen": 98, "len": 98,
+     "layers": [{"layer": "ethernet", ...}, ...], "error": "tcp: truncated: ..."}
+
+``n`` counts records from 1 in file order; ``ts`` is seconds (a float with
+microsecond precision); ``len`` is the length on the wire; ``layers`` is
+``Packet.layer_fields()``; ``error`` is present only when decoding stopped
+early. Values are made JSON-safe by :func:`netdiag.render.jsonout.to_json`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from netdiag.render.jsonout import to_json
+
+if TYPE_CHECKING:
+    from netdiag.packets.packet import Packet
+
+__all__ = ["packet_json"]
+
+
+def packet_json(n: int, ts_ns: int, p: Packet, wirelen: int) -> str:
+    d: dict[str, Any] = {
+        "n": n,
+        "ts": round(ts_ns / 1e9, 6),
+        "caplen": len(p.data),
+        "len": wirelen,
+        "layers": p.layer_fields(),
+    }
+    if p.error is not None:
+        d["error"] = str(p.error)
+    return to_json(d)

@@ -1,0 +1,122 @@
+"""``netdiag lab ...``: build, inspect, use and remove a namespace lab from the shell.
+
+Wire it in with ``labcli.add_parser(subparsers)``; each subcommand sets
+``func(args) -> int`` (exit status) via ``set_defaults``. Errors are raised as
+NetdiagError subclasses for ``cli.py`` to print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+from typing import Any
+
+from netdiag.errors import UsageError
+from netdiag.lab.lab import Lab, LabError
+from netdiag.lab.netns import node_netns
+from netdiag.lab.render import format_lab
+
+__all__ = [
+    "add_parser",
+    "cmd_up",
+    "cmd_down",
+    "cmd_show",
+    "cmd_exec",
+    "parse_mtu",
+    "split_exec_args",
+]
+
+DEFAULT_NAME = "lab"
+
+
+def parse_mtu(text: str) -> tuple[int, int]:
+    """``K:MTU`` -> ``(K, MTU)``: a smaller MTU on link K (0 is src-r1)."""
+    link, sep, size = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(link), int(size)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--mtu {text!r}: expected LINK:MTU, e.g. 2:1280"
+        ) from None
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``lab`` with its subcommands to the top-level ``subparsers``."""
+    lab: argparse.ArgumentParser = subparsers.add_parser(
+        "lab",
+        help="a lab of hosts and routers in network namespaces",
+        description="Chain src - r1..rN - dst in network namespaces nd-NAME-NODE; "
+        "link k uses 198.18.k.0/24 and 2001:db8:k::/64. Needs root.",
+    )
+    sub = lab.add_subparsers(dest="lab_command", required=True, metavar="COMMAND")
+
+    def named(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--name", default=DEFAULT_NAME, help="lab name (default: %(default)s)")
+        return p
+
+    up = named(sub.add_parser("up", help="build a lab"))
+    up.add_argument("--routers", type=int, default=4, metavar="N", help="default: %(default)s")
+    up.add_argument(
+        "--silent-router", type=int, metavar="K", help="router K forwards but sends no ICMP"
+    )
+    up.add_argument("--mtu", type=parse_mtu, metavar="K:MTU", help="smaller MTU on link K")
+    up.set_defaults(func=cmd_up)
+
+    down = named(sub.add_parser("down", help="remove a lab (safe to repeat)"))
+    down.set_defaults(func=cmd_down)
+
+    show = named(sub.add_parser("show", help="table of nodes and addresses"))
+    show.set_defaults(func=cmd_show)
+
+    run = named(sub.add_parser("exec", help="run a command inside a node"))
+    run.add_argument("node", help="src, r1..rN or dst")
+    # REMAINDER: everything after NODE, so `exec NODE --name X -- CMD` works too
+    # (cmd_exec takes a --name found before the `--` itself).
+    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    run.set_defaults(func=cmd_exec)
+    return lab
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    lab = Lab.up(args.name, routers=args.routers, silent_router=args.silent_router, mtu=args.mtu)
+    print(format_lab(Lab.show(lab.name)))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    Lab.down_name(args.name)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    rows = Lab.show(args.name)
+    if not rows:
+        raise LabError(f"no lab {args.name!r}: run `netdiag lab up --name {args.name}`")
+    print(format_lab(rows))
+    return 0
+
+
+def split_exec_args(name: str, rest: list[str]) -> tuple[str, list[str]]:
+    """``[--name X] [--] CMD ...`` after NODE -> (lab name, CMD)."""
+    while rest and rest[0] != "--":
+        if rest[0] == "--name" and len(rest) > 1:
+            name, rest = rest[1], rest[2:]
+        elif rest[0].startswith("--name="):
+            name, rest = rest[0].partition("=")[2], rest[1:]
+        else:
+            return name, rest  # no `--`: the command starts here
+    return name, rest[1:]
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    name, cmd = split_exec_args(args.name, list(args.cmd))
+    if not cmd:
+        raise UsageError("lab exec: no command given (netdiag lab exec NODE -- CMD ...)")
+    netns = node_netns(name, args.node)
+    try:
+        proc = subprocess.run(["ip", "netns", "exec", netns, *cmd])
+    except FileNotFoundError:
+        raise LabError("iproute2 'ip' not found: install iproute2") from None
+    return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode

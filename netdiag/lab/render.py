@@ -1,0 +1,26 @@
+"""Text table of a lab's nodes and addresses (rows from ``netdiag.lab.lab.Lab.show``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from netdiag.lab.lab import LabRow
+from netdiag.render.table import tabulate
+
+__all__ = ["format_lab"]
+
+_HEADERS = ("node", "netns", "role", "if", "ipv4", "ipv6", "mtu", "state")
+
+
+def format_lab(rows: Sequence[LabRow]) -> str:
+    """One line per interface; the node name only on its first interface."""
+    table = []
+    previous = None
+    for row in rows:
+        cells = list(dataclasses.astuple(row))
+        if row.node == previous:
+            cells[0:3] = ["", "", ""]
+        previous = row.node
+        table.append(cells)
+    return str(tabulate(table, headers=_HEADERS, tablefmt="plain", disable_numparse=True))

@@ -1,0 +1,281 @@
+"""The deciding half of traceroute and mtr: which probe goes out next, when a probe has
+waited long enough, when a hop is complete. No sockets, no clocks (STYLE habit 4):
+the loop hands in what it sent and every decoded packet, with the times it read.
+
+Sending strategy, shaped by ICMP rate limits. Routers and hosts limit the ICMP
+errors they send to one peer (Linux: a token bucket per peer, ``icmp_ratelimit``
+1 s per token, bursts of 6; most routers do likewise). Every probe whose TTL is
+at or beyond the destination reaches the destination and costs it a token, and
+a probe dropped there cannot be told from a silent hop. So the session
+
+- keeps at most ``simultaneous`` probes in flight (``-N``, 16 as traceroute(8));
+- sends in TTL order: every query of TTL t before the first of TTL t+1, so the
+  destination meets the lowest TTL first and spends its tokens on it;
+- probes at most ``ahead`` TTLs beyond the highest TTL a router has answered
+  from (default 2: a single silent router never stalls the trace, and the
+  destination receives at most ``2 * nqueries`` probes before it is known).
+  Once every probe beyond that hop went unanswered (a firewalled destination,
+  a run of silent routers, or a destination out of tokens) nothing is being
+  answered there and only the window applies, as in traceroute(8);
+- never sends a TTL beyond the lowest TTL the destination (or a final
+  unreachable) has answered from, and from then on waits only for TTLs below it.
+
+Waiting: traceroute(8)'s ``-w max,here,near``: a probe waits at most ``max``
+seconds, ``here`` times the first RTT of its own hop, ``near`` times that of
+the next hop that answered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netdiag.packets.icmpext import MplsEntry
+from netdiag.packets.packet import Packet
+from netdiag.trace.probe import (
+    Answer,
+    Flow,
+    Method,
+    annotation,
+    build_probe,
+    match,
+    min_length,
+    probe_key,
+)
+
+__all__ = [
+    "Method",
+    "Flow",
+    "Answer",
+    "ProbeResult",
+    "Hop",
+    "TraceSettings",
+    "TraceSession",
+    "TraceStart",
+    "TraceResult",
+    "build_probe",
+    "probe_key",
+    "match",
+    "annotation",
+    "min_length",
+]
+
+_NS = 1_000_000_000
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ttl: int
+    address: str | None  # None: no answer ("*")
+    rtt_ms: float | None
+    annotation: str | None = None
+    mpls: tuple[MplsEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hop:
+    ttl: int
+    probes: tuple[ProbeResult, ...]
+
+    @property
+    def addresses(self) -> list[str]:
+        """Responders in order of first answer."""
+        return list(dict.fromkeys(p.address for p in self.probes if p.address is not None))
+
+
+@dataclass(frozen=True)
+class TraceSettings:
+    first_ttl: int = 1
+    max_ttl: int = 30
+    nqueries: int = 3
+    simultaneous: int = 16
+    wait: tuple[float, float, float] = (5.0, 3.0, 10.0)  # max, here, near (traceroute(8))
+    ahead: int = 2  # TTLs probed beyond the highest hop a router answered from
+
+
+@dataclass
+class _Probe:
+    n: int
+    ttl: int
+    key: int
+    mono_ns: int = 0
+    wall_ns: int = 0
+    was_sent: bool = False
+    done: bool = False
+    answer: Answer | None = None
+    rtt_ns: int | None = None
+
+
+@dataclass
+class TraceSession:
+    """One trace: call :meth:`next_probe` (or :meth:`to_send`), :meth:`sent`,
+    :meth:`received`, :meth:`expire` and :meth:`ready` from the loop; it is finished
+    when :attr:`done`."""
+
+    flow: Flow
+    settings: TraceSettings = field(default_factory=TraceSettings)
+    key_base: int = 0
+    final_ttl: int | None = None
+    reached: bool = False
+    _probes: list[_Probe] = field(default_factory=list)
+    _by_key: dict[int, _Probe] = field(default_factory=dict)
+    _in_flight: int = 0
+    _emitted: int = 0  # hops handed out by ready()
+    _first_rtt: dict[int, int] = field(default_factory=dict)  # ttl -> first answer's RTT
+    _router_ttl: int = 0  # highest TTL a router (a non-final answer) answered from
+    _silent_ttl: int = 0  # highest TTL of a probe that ended unanswered
+
+    def __post_init__(self) -> None:
+        self._router_ttl = self.settings.first_ttl - 1
+
+    @property
+    def last_ttl(self) -> int:
+        return self.final_ttl if self.final_ttl is not None else self.settings.max_ttl
+
+    @property
+    def _total(self) -> int:
+        s = self.settings
+        return (self.last_ttl - s.first_ttl + 1) * s.nqueries
+
+    @property
+    def done(self) -> bool:
+        return self._emitted >= self.last_ttl - self.settings.first_ttl + 1
+
+    @property
+    def horizon(self) -> int:
+        """The highest TTL that may be probed now (see the module's sending strategy)."""
+        if self._silent_ttl > self._router_ttl:  # silence beyond the last router
+            return self.last_ttl
+        return min(self.last_ttl, self._router_ttl + max(1, self.settings.ahead))
+
+    def next_probe(self) -> tuple[int, int, int] | None:
+        """(probe number, ttl, key) of the next probe to send now, or None: wait."""
+        s = self.settings
+        n = len(self._probes)
+        if self._in_flight >= s.simultaneous or n >= self._total:
+            return None
+        ttl = s.first_ttl + n // s.nqueries
+        if ttl > self.horizon:
+            return None
+        p = _Probe(n, ttl, probe_key(self.flow, self.key_base, n))
+        self._probes.append(p)
+        self._by_key[p.key] = p
+        self._in_flight += 1
+        return p.n, p.ttl, p.key
+
+    def to_send(self) -> list[tuple[int, int, int]]:
+        """Every probe :meth:`next_probe` would hand out now, in order."""
+        out = []
+        while (nxt := self.next_probe()) is not None:
+            out.append(nxt)
+        return out
+
+    def sent(self, n: int, mono_ns: int, wall_ns: int) -> None:
+        p = self._probes[n]
+        p.mono_ns, p.wall_ns, p.was_sent = mono_ns, wall_ns, True
+
+    def send_failed(self, n: int) -> None:
+        self._finish(self._probes[n])
+
+    def _finish(self, p: _Probe) -> None:
+        if not p.done:
+            p.done = True
+            self._in_flight -= 1
+            if p.answer is None and (self.final_ttl is None or p.ttl < self.final_ttl):
+                self._silent_ttl = max(self._silent_ttl, p.ttl)
+
+    def received(self, packet: Packet, mono_ns: int, wall_ns: int | None) -> int | None:
+        """Feed one packet; returns the probe number it answered, or None."""
+        a = match(self.flow, packet)
+        if a is None:
+            return None
+        p = self._by_key.get(a.key)
+        if p is None or p.done or not p.was_sent:
+            return None
+        mono_rtt = mono_ns - p.mono_ns
+        rtt = wall_ns - p.wall_ns if wall_ns is not None else mono_rtt
+        p.rtt_ns = rtt if 0 <= rtt <= mono_rtt else mono_rtt  # a clock step: monotonic
+        p.answer = a
+        self._first_rtt.setdefault(p.ttl, p.rtt_ns)
+        self._finish(p)
+        if not a.final:
+            self._router_ttl = max(self._router_ttl, p.ttl)
+        elif self.final_ttl is None or p.ttl < self.final_ttl:
+            self.final_ttl = p.ttl
+            for q in self._probes:  # never wait for probes beyond the end
+                if q.ttl > p.ttl:
+                    self._finish(q)
+        if a.reached and p.ttl <= self.last_ttl:
+            self.reached = True
+        return p.n
+
+    def _hint_ns(self, p: _Probe) -> int:
+        """How long probe ``p`` may wait: traceroute(8)'s -w max,here,near."""
+        wmax, here, near = self.settings.wait
+        limit = int(wmax * _NS)
+        first = self._first_rtt
+        if here > 0 and p.ttl in first:
+            return min(limit, int(first[p.ttl] * here))
+        if near > 0:
+            later = [ttl for ttl in first if ttl > p.ttl]
+            if later:
+                return min(limit, int(first[min(later)] * near))
+        return limit
+
+    def expire(self, mono_ns: int) -> None:
+        for p in self._probes:
+            if not p.done and p.was_sent and mono_ns - p.mono_ns >= self._hint_ns(p):
+                self._finish(p)
+
+    def next_deadline(self) -> int | None:
+        """Monotonic ns at which the next probe in flight expires (None: none waits)."""
+        times = [p.mono_ns + self._hint_ns(p) for p in self._probes if not p.done and p.was_sent]
+        return min(times) if times else None
+
+    def ready(self) -> list[Hop]:
+        """Hops completed since the last call, in TTL order (a hop waits for those before)."""
+        s = self.settings
+        out = []
+        while not self.done:
+            ttl = s.first_ttl + self._emitted
+            lo = self._emitted * s.nqueries
+            group = self._probes[lo : lo + s.nqueries]
+            if len(group) < s.nqueries or not all(p.done for p in group):
+                break
+            out.append(Hop(ttl, tuple(_result(p) for p in group)))
+            self._emitted += 1
+        return out
+
+
+def _result(p: _Probe) -> ProbeResult:
+    a = p.answer
+    if a is None or p.rtt_ns is None:
+        return ProbeResult(p.ttl, None, None)
+    return ProbeResult(p.ttl, a.source, p.rtt_ns / 1e6, a.annotation, a.mpls)
+
+
+@dataclass(frozen=True)
+class TraceStart:
+    """The header line's facts."""
+
+    target: str
+    address: str
+    family: int
+    method: Method
+    max_ttl: int
+    length: int
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    target: str
+    address: str
+    family: int
+    method: Method
+    max_ttl: int
+    length: int
+    reached: bool
+    hops: tuple[Hop, ...]
+    elapsed_ms: float

@@ -1,0 +1,126 @@
+"""traceroute's lines in traceroute(8)'s shape, mtr's table (tabulate), and both as JSON.
+
+traceroute(8) prints a hop as ``%2d `` then, per probe, `` *`` when unanswered,
+else the responder (only when it differs from the previous responder of the
+line), two spaces, the RTT with three decimals and `` ms``, and a space and the
+annotation (``!H``, ``!F-1280``) when there is one. With ``-e`` an MPLS label
+stack follows the responder as `` <MPLS:L=label,E=tc,S=s,T=ttl/...>``.
+Without ``-n`` a responder is shown as ``name (address)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from netdiag.packets.icmpext import MplsEntry
+from netdiag.render.table import tabulate
+from netdiag.trace.core import Hop, TraceResult, TraceStart
+from netdiag.trace.hopstats import HostSummary
+from netdiag.trace.mtr import MtrReport
+
+__all__ = ["header", "hop_line", "mpls_text", "to_json", "mtr_table", "mtr_json"]
+
+Namer = Callable[[str], str | None]
+
+
+def header(start: TraceStart) -> str:
+    return (f"traceroute to {start.target} ({start.address}), {start.max_ttl} hops max, "
+            f"{start.length} byte packets")  # fmt: skip
+
+
+def mpls_text(entries: tuple[MplsEntry, ...]) -> str:
+    """RFC 4950 label stack as traceroute(8) -e shows it."""
+    return "MPLS:" + "/".join(f"L={e.label},E={e.tc},S={int(e.s)},T={e.ttl}" for e in entries)
+
+
+def _label(address: str, name_of: Namer | None) -> str:
+    if name_of is None:
+        return address
+    return f"{name_of(address) or address} ({address})"
+
+
+def hop_line(hop: Hop, name_of: Namer | None = None, extensions: bool = False) -> str:
+    """One hop line; ``name_of`` (None with ``-n``) maps an address to its name."""
+    parts = [f"{hop.ttl:2d} "]
+    previous: str | None = None
+    for p in hop.probes:
+        if p.address is None or p.rtt_ms is None:
+            parts.append(" *")
+            continue
+        if p.address != previous:
+            parts.append(" " + _label(p.address, name_of))
+            if extensions and p.mpls:
+                parts.append(f" <{mpls_text(p.mpls)}>")
+            previous = p.address
+        parts.append(f"  {p.rtt_ms:.3f} ms")
+        if p.annotation:
+            parts.append(" " + p.annotation)
+    return "".join(parts)
+
+
+def to_json(result: TraceResult) -> dict[str, Any]:
+    hops = []
+    for hop in result.hops:
+        probes: list[dict[str, Any]] = []
+        for p in hop.probes:
+            if p.address is None or p.rtt_ms is None:
+                probes.append({"from": None, "rtt_ms": None})
+            else:
+                probes.append({"from": p.address, "rtt_ms": round(p.rtt_ms, 3),
+                               "annotation": p.annotation,
+                               "mpls": [e.fields() for e in p.mpls]})  # fmt: skip
+        hops.append({"ttl": hop.ttl, "probes": probes})
+    return {
+        "target": result.target,
+        "address": result.address,
+        "method": str(result.method),
+        "reached": result.reached,
+        "hops": hops,
+    }
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def mtr_table(report: MtrReport, hostname: str, name_of: Namer | None = None) -> str:
+    """mtr's report: one row per responder, extra responders of a hop beneath it."""
+    rows = []
+    for hop in report.hops:
+        for i, h in enumerate(hop.hosts):
+            where = "???" if h.address is None else _label(h.address, name_of)
+            rows.append([f"{hop.ttl}." if i == 0 else "", "|-- " + where, f"{h.loss_pct:.1f}%",
+                         h.sent, _ms(h.last_ms), _ms(h.avg_ms), _ms(h.best_ms), _ms(h.worst_ms),
+                         _ms(h.stdev_ms), _ms(h.jitter_ms)])  # fmt: skip
+    heads = ["", f"HOST: {hostname}", "Loss%", "Snt", "Last", "Avg", "Best", "Wrst", "StDev",
+             "Jttr"]  # fmt: skip
+    table: str = tabulate(rows, headers=heads, tablefmt="plain", disable_numparse=True,
+                          colalign=("right", "left") + ("right",) * 8)  # fmt: skip
+    return table
+
+
+def _host_json(h: HostSummary) -> dict[str, Any]:
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(v, 3)
+
+    return {
+        "address": h.address,
+        "loss_pct": round(h.loss_pct, 1),
+        "sent": h.sent,
+        "last_ms": r(h.last_ms),
+        "avg_ms": r(h.avg_ms),
+        "best_ms": r(h.best_ms),
+        "worst_ms": r(h.worst_ms),
+        "stdev_ms": r(h.stdev_ms),
+        "jitter_ms": r(h.jitter_ms),
+    }
+
+
+def mtr_json(report: MtrReport) -> dict[str, Any]:
+    return {
+        "target": report.target,
+        "hops": [
+            {"ttl": hop.ttl, "hosts": [_host_json(h) for h in hop.hosts]} for hop in report.hops
+        ],
+    }
