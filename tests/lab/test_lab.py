@@ -16,8 +16,8 @@ import subprocess
 
 import pytest
 
-from netdiag.lab import lab as labmod
 from netdiag.errors import NetdiagError, PrivilegeError, UsageError
+from netdiag.lab import lab as labmod
 from netdiag.lab.cli import add_parser, parse_mtu, split_exec_args
 from netdiag.lab.lab import Lab, LabError, LabRow, plan
 from netdiag.lab.netns import in_netns, run_ip

@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+
 from tests.ping.test_ping import iputils_ping, netdiag_ping
 
 TIMEOUT = 20
