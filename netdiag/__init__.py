@@ -1,7 +1,5 @@
 """netdiag: network diagnostics and packet inspection, built from scratch."""
 
-from typing import TYPE_CHECKING
-
 from netdiag.errors import (
     CaptureError,
     DecodeError,
@@ -13,6 +11,7 @@ from netdiag.errors import (
 )
 from netdiag.lazy import lazy_attributes
 
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
 if TYPE_CHECKING:
     from netdiag.capture.files import read_capture
     from netdiag.packets import LinkType, Packet, decode

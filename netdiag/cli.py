@@ -18,9 +18,12 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
 
 from netdiag.errors import NetdiagError, UsageError
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 __all__ = ["main", "build_parser"]
 

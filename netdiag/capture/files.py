@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from netdiag.capture.pcap import PcapReader, PcapWriter, byte_order
 from netdiag.capture.pcapng import SHB_TYPE, PcapNgReader, PcapNgWriter
 from netdiag.capture.record import Input, Record
 from netdiag.errors import CaptureError
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 __all__ = ["CaptureReader", "read_capture", "open_writer", "PcapWriter", "PcapNgWriter", "Record"]
 

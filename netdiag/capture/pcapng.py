@@ -25,10 +25,13 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
-from typing import BinaryIO
 
 from netdiag.capture.record import MAX_RECORD, CaptureWriter, Input, Record
 from netdiag.errors import DamagedCaptureError, UsageError
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 __all__ = ["PcapNgReader", "PcapNgWriter", "SHB_TYPE", "BYTE_ORDER_MAGIC"]
 

@@ -13,10 +13,13 @@ pipes too (``read1`` returns what is there), so a live ``tcpdump -w -`` can feed
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import BinaryIO, Self
 
 from netdiag.errors import CaptureError, UsageError
+from netdiag.records import dataclass
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import BinaryIO, Self
 
 __all__ = ["Record", "Input", "MAX_RECORD", "source_name", "open_dest", "CaptureWriter"]
 

@@ -25,14 +25,17 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from netdiag.capture.afpacket import DEFAULT_BUFFER, MAX_SNAPLEN, Insn, PacketSocket
 from netdiag.capture.pcap import PcapWriter
 from netdiag.capture.pcapng import PcapNgWriter
 from netdiag.capture.record import Record
 from netdiag.errors import NetdiagError, UsageError
+from netdiag.records import dataclass
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["SniffOptions", "SniffResult", "Sniffer", "sniff", "compile_expression"]
 

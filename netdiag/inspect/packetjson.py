@@ -11,11 +11,12 @@ early. Values are made JSON-safe by :func:`netdiag.render.jsonout.to_json`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from netdiag.render.jsonout import to_json
 
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
 if TYPE_CHECKING:
+    from typing import Any
+
     from netdiag.packets.packet import Packet
 
 __all__ = ["packet_json"]

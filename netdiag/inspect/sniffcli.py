@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from netdiag.argtypes import number as _number
 from netdiag.capture.afpacket import DEFAULT_BUFFER, MAX_SNAPLEN
 from netdiag.capture.sniff import Sniffer, SniffOptions, SniffResult
 from netdiag.packets.numbers import LinkType
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["add_parser", "run", "trio_lines"]
 

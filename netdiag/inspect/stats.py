@@ -9,10 +9,12 @@ total, duration), then the totals with the count of malformed packets.
 
 from __future__ import annotations
 
-from typing import Any
-
 from netdiag.metrics.capstats import CaptureStats
 from netdiag.render.table import tabulate
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["stats_text", "stats_dict"]
 

@@ -40,7 +40,6 @@ packet costs one ``localtime`` call per new second and no other set-up.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from netdiag.inspect.names import (
     LINK_LAYERS,
@@ -60,6 +59,10 @@ from netdiag.inspect.words import (
 from netdiag.packets.packet import Packet
 from netdiag.packets.tcp import ACK, FIN, RST, SYN, URG
 from netdiag.packets.tcp import flags_text as _flags_text
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["TextFormatter", "link_header_len", "error_text"]
 

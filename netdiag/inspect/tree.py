@@ -11,10 +11,12 @@ was not captured whole). EtherTypes and IP protocols are shown with their names.
 
 from __future__ import annotations
 
-from typing import Any
-
 from netdiag.inspect.names import ethertype_text, ipproto_name
 from netdiag.packets.packet import Packet
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["tree_lines", "verdict"]
 

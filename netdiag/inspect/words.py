@@ -13,8 +13,6 @@ differ from tcpdump on purpose, the module docstring of ``text`` says so.
 
 from __future__ import annotations
 
-from typing import Any
-
 from netdiag.inspect.names import (
     ICMP6_TYPES,
     ICMP6_UNREACH,
@@ -25,6 +23,10 @@ from netdiag.inspect.names import (
 from netdiag.packets.addr import ip6_text
 from netdiag.packets.icmp import UNREACH_NAMES as _ICMP_UNREACH_WORDS
 from netdiag.packets.numbers import ETHERTYPE_NAMES
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "arp_text",

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-from typing import Any
 
 from netdiag.errors import UsageError
 from netdiag.lab.lab import Lab, LabError
 from netdiag.lab.netns import node_netns
 from netdiag.lab.render import format_lab
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "add_parser",

@@ -16,8 +16,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from netdiag.errors import UsageError
 from netdiag.lab.netns import (
@@ -43,6 +41,11 @@ from netdiag.lab.plan import (
     plan,
     sysctls,
 )
+from netdiag.records import dataclass
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "Lab",

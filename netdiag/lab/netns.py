@@ -18,10 +18,13 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
 
 from netdiag.errors import NetdiagError, PrivilegeError, UsageError
 from netdiag.lab.plan import NODE_RE, Node, check_name, netns_prefix
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "LabError",

@@ -17,9 +17,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from netdiag.errors import UsageError
+from netdiag.records import dataclass
 
 __all__ = [
     "Interface",

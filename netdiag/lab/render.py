@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
+from netdiag import records
 from netdiag.lab.lab import LabRow
 from netdiag.render.table import tabulate
 
@@ -18,7 +18,7 @@ def format_lab(rows: Sequence[LabRow]) -> str:
     table = []
     previous = None
     for row in rows:
-        cells = list(dataclasses.astuple(row))
+        cells = list(records.astuple(row))
         if row.node == previous:
             cells[0:3] = ["", "", ""]
         previous = row.node

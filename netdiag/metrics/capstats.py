@@ -19,12 +19,14 @@ addresses are kept packed and turned into text once, in ``result``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from netdiag.packets.addr import ip_text
 from netdiag.packets.numbers import LinkType
 from netdiag.packets.packet import Packet
+from netdiag.records import dataclass
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CaptureStatsAccumulator", "CaptureStats", "ProtocolNode", "Conversation"]
 

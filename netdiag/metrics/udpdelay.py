@@ -20,7 +20,8 @@ error below 1/128), so memory stays bounded however long the stream.
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass
+
+from netdiag.records import dataclass
 
 __all__ = ["DelayVariation", "Percentiles", "Samples", "EXACT_SAMPLES", "RING"]
 

@@ -34,11 +34,10 @@ arriving below that floor counts as ``beyond_window`` (lost by lateness, RFC
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from netdiag.metrics.rangeset import RangeSet
 from netdiag.metrics.udpdelay import EXACT_SAMPLES, DelayVariation, Percentiles, Samples
 from netdiag.metrics.udpreorder import Reordering
+from netdiag.records import dataclass, field
 
 __all__ = ["StreamTracker", "UdpMetrics", "Percentiles", "Samples", "Unwrapper", "EXACT_SAMPLES"]
 

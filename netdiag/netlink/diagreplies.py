@@ -34,11 +34,11 @@ import ipaddress
 import os
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from netdiag.errors import DecodeError, MalformedError, TruncatedError
 from netdiag.netlink import sockdiag as sd
 from netdiag.netlink.tcpinfo import TCP_INFO_MIN_LEN, TcpInfo, decode_tcp_info
+from netdiag.records import dataclass
 
 __all__ = [
     "INET_DIAG_MSG_LEN", "UNIX_DIAG_MSG_LEN", "PACKET_DIAG_MSG_LEN",

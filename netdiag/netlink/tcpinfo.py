@@ -14,7 +14,8 @@ reports them. Host byte order, like all netlink integers.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, fields
+
+from netdiag.records import dataclass, fields
 
 __all__ = ["TcpInfo", "decode_tcp_info", "TCP_INFO_MIN_LEN", "TCP_INFO_LAYOUT"]
 

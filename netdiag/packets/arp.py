@@ -4,10 +4,13 @@ or protocol types keep their raw address bytes (``sha`` etc. are then hex)."""
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from netdiag.errors import TruncatedError
 from netdiag.packets.addr import ip4_text, mac_bytes, mac_text
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Arp", "HEADER_LEN", "build"]
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import struct
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ones_sum", "internet_checksum", "pseudo_header_sum", "verify", "transport_checksum_ok"]
 

@@ -28,7 +28,6 @@ fully and raise the exact ``DecodeError``; both routes give equal layers
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from netdiag.errors import DecodeError, MalformedError, TruncatedError
 from netdiag.packets import ethernet, icmpbase, ipv4, ipv6, tcp, udp
@@ -45,6 +44,10 @@ from netdiag.packets.linklayer import LinuxSLL, LinuxSLL2, Loopback
 from netdiag.packets.packet import Packet
 from netdiag.packets.tcp import TCP
 from netdiag.packets.udp import UDP
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["decode"]
 

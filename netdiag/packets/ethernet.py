@@ -13,10 +13,13 @@ Like every layer class, ``Ethernet`` and ``VlanTag`` have no ``__init__``: the
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from netdiag.errors import TruncatedError
 from netdiag.packets.addr import mac_bytes, mac_text
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Ethernet", "VlanTag", "HEADER_LEN", "TAG_LEN", "TAG", "TYPE", "TYPE_AT", "build", "tci"]
 

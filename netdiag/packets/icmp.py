@@ -16,11 +16,14 @@ byte 128 when a valid version-2 structure is found there (RFC 4884 §5).
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from netdiag.packets.checksum import internet_checksum, verify
 from netdiag.packets.icmpbase import HEADER_LEN, ICMPBase
 from netdiag.packets.icmpext import ORIGINAL_DATAGRAM_MIN
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "ICMP",

@@ -15,10 +15,13 @@ the buffer when asked; what follows an error's header lives in ``_quote``.
 from __future__ import annotations
 
 import struct
-from typing import Any, Self
 
 from netdiag.errors import TruncatedError
 from netdiag.packets.icmpext import Extensions, split_quote
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any, Self
 
 __all__ = ["ICMPBase", "HEADER_LEN", "HOT"]
 

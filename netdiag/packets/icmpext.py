@@ -10,11 +10,14 @@ MPLS label stack (RFC 4950 §7: class 1, C-type 1) entries are 4 bytes: label
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
-from typing import Any
 
 from netdiag.errors import DecodeError, MalformedError, TruncatedError
 from netdiag.packets.checksum import internet_checksum, verify
+from netdiag.records import dataclass, field
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "MplsEntry",

@@ -16,12 +16,15 @@ information (3), MTU (5); others kept raw.
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from netdiag.errors import DecodeError, MalformedError, TruncatedError
 from netdiag.packets.addr import ip6_text, ip_bytes, mac_text
 from netdiag.packets.checksum import internet_checksum, pseudo_header_sum, transport_checksum_ok
 from netdiag.packets.icmpbase import HEADER_LEN, ICMPBase
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ICMPv6", "HEADER_LEN", "TYPE_NAMES", "NDOption", "build", "build_echo"]
 

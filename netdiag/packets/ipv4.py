@@ -20,11 +20,14 @@ was captured (``truncated`` says so) and never counting link-layer padding.
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from netdiag.errors import MalformedError, TruncatedError
 from netdiag.packets.addr import PAIR_TEXT, ip4_pair_text, ip_bytes
 from netdiag.packets.checksum import internet_checksum, verify
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["IPv4", "HEADER_LEN", "HOT", "build", "FLAG_DF", "FLAG_MF"]
 

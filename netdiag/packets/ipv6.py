@@ -18,10 +18,13 @@ when asked.
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from netdiag.errors import MalformedError, TruncatedError
 from netdiag.packets.addr import PAIR_TEXT, ip6_pair_text, ip_bytes
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "IPv6",

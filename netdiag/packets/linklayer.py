@@ -15,11 +15,14 @@ As for every layer class, ``decode`` (a classmethod) validates and builds.
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from netdiag.errors import TruncatedError
 from netdiag.packets.addr import mac_text
 from netdiag.packets.numbers import LinkType
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "LinuxSLL",

@@ -8,8 +8,6 @@ for the layers it has; its Ethernet header is decoded only when read
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar, overload
-
 from netdiag.errors import DecodeError
 from netdiag.packets.arp import Arp
 from netdiag.packets.ethernet import HEADER_LEN as _ETH_LEN
@@ -20,6 +18,23 @@ from netdiag.packets.ipv4 import IPv4
 from netdiag.packets.ipv6 import IPv6
 from netdiag.packets.tcp import TCP
 from netdiag.packets.udp import UDP
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any, Generic, TypeVar, overload
+else:  # what the descriptors below need of typing at run time, so decoding never loads it
+    # (ruff cannot see that this overload is typing's: hence the F811 notes below)
+
+    class Generic:
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
+
+    def TypeVar(name: str, *constraints: object) -> str:  # noqa: N802
+        return name
+
+    def overload(fn: object) -> object:
+        return fn
+
 
 __all__ = ["Packet"]
 
@@ -34,8 +49,8 @@ class _EthernetOnDemand:
     @overload
     def __get__(self, p: None, owner: type[Packet]) -> _EthernetOnDemand: ...
     @overload
-    def __get__(self, p: Packet, owner: type[Packet]) -> Ethernet | None: ...
-    def __get__(self, p: Packet | None, owner: type[Packet]) -> Any:
+    def __get__(self, p: Packet, owner: type[Packet]) -> Ethernet | None: ...  # noqa: F811
+    def __get__(self, p: Packet | None, owner: type[Packet]) -> Any:  # noqa: F811
         if p is None:
             return self
         if p.linktype != 1 or len(p.data) < _ETH_LEN:
@@ -55,8 +70,8 @@ class _FirstIP(Generic[_L]):
     @overload
     def __get__(self, p: None, owner: type[Packet]) -> _FirstIP[_L]: ...
     @overload
-    def __get__(self, p: Packet, owner: type[Packet]) -> _L | None: ...
-    def __get__(self, p: Packet | None, owner: type[Packet]) -> Any:
+    def __get__(self, p: Packet, owner: type[Packet]) -> _L | None: ...  # noqa: F811
+    def __get__(self, p: Packet | None, owner: type[Packet]) -> Any:  # noqa: F811
         if p is None:
             return self
         ip = p.ip

@@ -12,11 +12,14 @@ header. The checksum is read from the buffer when asked.
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from netdiag.errors import MalformedError, TruncatedError
 from netdiag.packets.addr import ip_bytes
 from netdiag.packets.checksum import internet_checksum, pseudo_header_sum, transport_checksum_ok
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["UDP", "HEADER_LEN", "HOT", "build"]
 

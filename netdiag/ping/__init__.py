@@ -12,10 +12,9 @@
 The public names below load their module on first use.
 """
 
-from typing import TYPE_CHECKING
-
 from netdiag.lazy import lazy_attributes
 
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
 if TYPE_CHECKING:
     from netdiag.ping.core import PingSession
     from netdiag.ping.events import PingError, PingReply, PingResult

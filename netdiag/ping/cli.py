@@ -17,7 +17,6 @@ import ipaddress
 import json
 import socket
 import sys
-from typing import Any
 
 from netdiag.argtypes import number as _number
 from netdiag.errors import UsageError
@@ -26,6 +25,10 @@ from netdiag.ping.events import NoAnswerYet, PingError, PingReply, PingStart
 from netdiag.ping.loop import PingSent, SendFailed
 from netdiag.ping.options import PingOptions
 from netdiag.ping.run import ping
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["add_parser", "cmd_ping", "options_from_args"]
 

@@ -31,9 +31,6 @@ Clearing on send makes the map correct across the 65535 -> 0 wrap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from netdiag.packets.numbers import ICMPType, ICMPv6Type
 from netdiag.ping.events import (
     COOKIE_LEN,
@@ -44,6 +41,11 @@ from netdiag.ping.events import (
     error_text,
     make_payload,
 )
+from netdiag.records import dataclass, field
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["PingSession", "ProbeLedger"]
 

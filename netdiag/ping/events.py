@@ -17,7 +17,8 @@ the objects without the matching machinery.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+from netdiag.records import dataclass
 
 __all__ = [
     "PingReply",

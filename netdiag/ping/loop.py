@@ -36,8 +36,6 @@ import select
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from netdiag.packets import decode, icmp, icmpv6, ipv4, ipv6
 from netdiag.ping.core import PingSession
@@ -53,6 +51,11 @@ from netdiag.ping.sock import (
     read_tx_stamps,
     with_ip_header,
 )
+from netdiag.records import dataclass
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Loop", "PingEvent", "PingSent", "SendFailed"]
 

@@ -19,7 +19,6 @@ import ipaddress
 import os
 import socket
 import struct
-from dataclasses import dataclass
 
 from netdiag.errors import UsageError
 from netdiag.ping.sock import (
@@ -37,6 +36,7 @@ from netdiag.ping.sock import (
     SOL_RAW,
 )
 from netdiag.probing import sockfilter
+from netdiag.records import dataclass
 
 __all__ = ["PingOptions", "configure", "random_ident"]
 

@@ -38,9 +38,6 @@ segment, RFC 792, which hold both) or UDP payload.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from netdiag.packets import tcp
 from netdiag.ping.core import ProbeLedger
 from netdiag.ping.events import (
@@ -51,6 +48,11 @@ from netdiag.ping.events import (
     error_text,
     make_payload,
 )
+from netdiag.records import dataclass
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["PortSession", "PortReply", "PORT_UNREACHABLE", "udp_key"]
 

@@ -20,10 +20,12 @@ ICMP message. IPv6 addresses with a port are bracketed (``[2001:db8:4::2]:80``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from netdiag.ping.events import NoAnswerYet, PingError, PingReply, PingResult, PingStart
 from netdiag.ping.portcore import PortReply
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "header",

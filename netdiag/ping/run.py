@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
 from netdiag.errors import NetdiagError, UsageError
 from netdiag.ping.core import PingSession
@@ -17,6 +16,10 @@ from netdiag.ping.options import PingOptions, configure
 from netdiag.ping.sock import open_icmp_socket
 from netdiag.probing.privileges import drop_privileges, has_net_raw
 from netdiag.probing.resolve import resolve
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ping", "MIN_USER_INTERVAL"]
 

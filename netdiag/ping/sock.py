@@ -14,11 +14,14 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from typing import Any
 
 from netdiag.errors import PrivilegeError
 from netdiag.packets import decode, icmp, icmpv6, ipv4, ipv6
 from netdiag.probing.resolve import is_address
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "privilege_hint",

@@ -3,7 +3,9 @@ draw a table (a traceroute, a ping) start without loading it."""
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["tabulate"]
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from netdiag.sockets import render as render
 from netdiag.sockets.dump import list_sockets
 from netdiag.sockets.model import KINDS, Selection, default_states, parse_filter
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["add_parser", "cmd_sockets", "selection_from_args"]
 

@@ -22,11 +22,11 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
 
 from netdiag.errors import NetdiagError
 from netdiag.netlink import diagreplies as dr
 from netdiag.netlink import sockdiag as sd
+from netdiag.records import dataclass, replace
 from netdiag.sockets import procnet
 from netdiag.sockets.model import KINDS, Endpoint, Process, Selection, Socket
 

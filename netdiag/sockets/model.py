@@ -18,10 +18,10 @@ from __future__ import annotations
 import ipaddress
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from netdiag.errors import UsageError
 from netdiag.netlink.tcpinfo import TcpInfo
+from netdiag.records import dataclass, field
 
 __all__ = [
     "Endpoint",

@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import ipaddress
 import sys
-from dataclasses import dataclass
-from typing import Literal
 
 from netdiag.errors import MalformedError
+from netdiag.records import dataclass
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Literal
 
 __all__ = [
     "ProcNetError",

@@ -29,12 +29,15 @@ from __future__ import annotations
 import socket
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from tabulate import tabulate  # type: ignore[import-untyped]
 
 from netdiag.render.jsonout import to_json
 from netdiag.sockets.model import Endpoint, Socket
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["table", "json_lines", "socket_dict", "summary", "end_text"]
 

@@ -11,10 +11,9 @@
 The public names below load their module on first use.
 """
 
-from typing import TYPE_CHECKING
-
 from netdiag.lazy import lazy_attributes
 
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
 if TYPE_CHECKING:
     from netdiag.trace.loop import TraceOptions, traceroute
     from netdiag.trace.mtr import MtrOptions, MtrReport, mtr

@@ -13,7 +13,6 @@ import argparse
 import json
 import socket
 import sys
-from typing import Any
 
 from netdiag.argtypes import number as _number
 from netdiag.errors import UsageError
@@ -21,6 +20,10 @@ from netdiag.trace import render as render
 from netdiag.trace.core import Hop, Method, TraceStart
 from netdiag.trace.loop import TraceOptions, traceroute
 from netdiag.trace.mtr import MtrOptions, MtrReport, mtr
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["add_parser", "cmd_traceroute", "cmd_mtr", "parse_wait", "trace_options"]
 

@@ -27,10 +27,9 @@ the next hop that answered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from netdiag.packets.icmpext import MplsEntry
 from netdiag.packets.packet import Packet
+from netdiag.records import dataclass, field
 from netdiag.trace.probe import (
     Answer,
     Flow,

@@ -16,7 +16,8 @@ rows. Conventions (mtr's, where it has one):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+
+from netdiag.records import dataclass, field
 
 __all__ = ["HostSummary", "HopSummary", "HopStats", "HostAccumulator"]
 

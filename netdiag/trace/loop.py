@@ -36,11 +36,11 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from netdiag.errors import NetdiagError, PrivilegeError, UsageError
 from netdiag.packets import decode, ipv6
 from netdiag.probing.resolve import resolve
+from netdiag.records import dataclass
 from netdiag.trace.core import (
     Flow,
     Hop,

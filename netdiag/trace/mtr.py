@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from netdiag.errors import UsageError
 from netdiag.probing.resolve import resolve
+from netdiag.records import dataclass
 from netdiag.trace.core import Hop, Method, TraceSession, TraceSettings
 from netdiag.trace.hopstats import HopStats, HopSummary
 from netdiag.trace.loop import TraceOptions, Tracer, make_flow

@@ -25,12 +25,12 @@ The session that decides what to send and when a hop is complete lives in
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from netdiag.packets import icmp, icmpv6, tcp, udp
 from netdiag.packets.checksum import ones_sum, pseudo_header_sum
 from netdiag.packets.icmpext import MplsEntry
 from netdiag.packets.packet import Packet
+from netdiag.records import dataclass
 
 __all__ = [
     "Method",

@@ -11,13 +11,16 @@ Without ``-n`` a responder is shown as ``name (address)``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from netdiag.packets.icmpext import MplsEntry
 from netdiag.render.table import tabulate
 from netdiag.trace.core import Hop, TraceResult, TraceStart
 from netdiag.trace.hopstats import HostSummary
 from netdiag.trace.mtr import MtrReport
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["header", "hop_line", "mpls_text", "to_json", "mtr_table", "mtr_json"]
 

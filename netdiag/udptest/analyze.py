@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import struct
 from array import array
-from typing import Any
 
 from netdiag.capture.files import read_capture
 from netdiag.errors import UsageError
@@ -34,6 +33,10 @@ from netdiag.metrics.udpmetrics import StreamTracker, Unwrapper
 from netdiag.packets import decode
 from netdiag.udptest import wire as udpwire
 from netdiag.udptest.report import metrics_json
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["analyze", "classify", "MID_STREAM"]
 

@@ -12,10 +12,13 @@ import argparse
 import json
 import re
 import sys
-from typing import Any
 
 from netdiag.argtypes import number as _num
 from netdiag.errors import UsageError
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["add_parser", "parse_rate"]
 

@@ -41,10 +41,13 @@ import socket
 import threading
 import time
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
-from typing import IO, Any
 
 from netdiag.errors import NetdiagError, UsageError
+from netdiag.records import dataclass
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 __all__ = ["ImpairOptions", "RelayResult", "relay", "parse_hostport"]
 

@@ -24,11 +24,10 @@ import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from netdiag.errors import NetdiagError, UsageError
 from netdiag.metrics.udpmetrics import StreamTracker
+from netdiag.records import dataclass, field
 from netdiag.udptest.report import CLOCK_NOTE, metrics_json
 from netdiag.udptest.wire import (
     DATA,
@@ -43,6 +42,10 @@ from netdiag.udptest.wire import (
     build,
     resolve,
 )
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["RecvOptions", "TestReport", "Interim", "receive", "socket_drops"]
 

@@ -8,10 +8,13 @@ receiver's side from it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from netdiag.render.table import tabulate
 from netdiag.udptest.report import CLOCK_NOTE
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "summary_rows",

@@ -11,9 +11,11 @@ the UDP test fixes: ``sent``, ``received``, ``lost``, ``loss_pct``,
 
 from __future__ import annotations
 
-from typing import Any
-
 from netdiag.metrics.udpmetrics import Percentiles, UdpMetrics
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CLOCK_NOTE", "metrics_json"]
 

@@ -29,10 +29,9 @@ import secrets
 import select
 import socket
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from netdiag.errors import NetdiagError, UsageError
+from netdiag.records import dataclass
 from netdiag.udptest.wire import (
     DATA,
     END,
@@ -48,6 +47,10 @@ from netdiag.udptest.wire import (
     parse,
     resolve,
 )
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["SendOptions", "SendResult", "send"]
 

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import Any
 
 from netdiag.errors import UsageError
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "MAGIC",

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 #: (module, title, needs root)
 BENCHMARKS = (
+    ("bench_startup", "start-up of each command on a trivial input, vs python -c pass", False),
     ("bench_decode", "packet decoding: netdiag vs dpkt vs scapy", False),
     ("bench_ping", "ping RTT, 100 probes at 10 ms across a 4-router lab, vs iputils", True),
     ("bench_trace", "traceroute wall time on an 8-router lab, vs traceroute(8)", True),

@@ -9,16 +9,19 @@ The public API, also used by the live sniffer::
 
 Modules: ``lexer`` (tokens, FilterError), ``parser`` (AST), ``primitives`` and
 ``codegen`` (AST -> predicates -> code), ``program`` (labels, peephole, layout),
-``insn`` (instruction encoding, listings), ``interp`` (interpreter), ``names``.
+``insn`` (instruction encoding, listings), ``interp`` (interpreter), ``names``,
+``compiler`` (``compile_filter``). The names below load their module on first
+use: the probes import ``insn`` and ``kernel`` alone.
 """
 
-from __future__ import annotations
+from netdiag.lazy import lazy_attributes
 
-from netdiag.capture.bpf.codegen import compile_ast
-from netdiag.capture.bpf.insn import BpfInsn, dump, pack_program
-from netdiag.capture.bpf.interp import make_runner, run_filter
-from netdiag.capture.bpf.lexer import FilterError
-from netdiag.capture.bpf.parser import parse
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from netdiag.capture.bpf.compiler import DEFAULT_SNAPLEN, compile_filter
+    from netdiag.capture.bpf.insn import BpfInsn, dump, pack_program
+    from netdiag.capture.bpf.interp import make_runner, run_filter
+    from netdiag.capture.bpf.lexer import FilterError
 
 __all__ = [
     "BpfInsn",
@@ -31,12 +34,16 @@ __all__ = [
     "DEFAULT_SNAPLEN",
 ]
 
-DEFAULT_SNAPLEN = 262144  # tcpdump's default snapshot length
-
-
-def compile_filter(expr: str, linktype: int = 1, snaplen: int = DEFAULT_SNAPLEN) -> list[BpfInsn]:
-    """Compile a pcap-filter expression for ``linktype``; blank -> ``[ret #snaplen]``.
-
-    Raises FilterError (a UsageError: exit status 2) naming the offending token and column.
-    """
-    return compile_ast(parse(expr), linktype, snaplen)
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "BpfInsn": "netdiag.capture.bpf.insn",
+        "dump": "netdiag.capture.bpf.insn",
+        "pack_program": "netdiag.capture.bpf.insn",
+        "FilterError": "netdiag.capture.bpf.lexer",
+        "compile_filter": "netdiag.capture.bpf.compiler",
+        "DEFAULT_SNAPLEN": "netdiag.capture.bpf.compiler",
+        "run_filter": "netdiag.capture.bpf.interp",
+        "make_runner": "netdiag.capture.bpf.interp",
+    },
+)

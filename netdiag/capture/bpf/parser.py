@@ -16,9 +16,8 @@ is reported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from netdiag.capture.bpf.lexer import KEYWORDS, FilterError, Token, tokenize
+from netdiag.records import dataclass
 
 __all__ = [
     "parse", "And", "Or", "Not", "Prim", "Abbrev", "Rel",
