@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         from netdiag.inspect.text import TextFormatter
 
         fmt = TextFormatter(link=args.link, epoch=args.epoch)
-    from netdiag.inspect.packetjson import packet_json
+    if fmt is None and acc is None:
+        from netdiag.inspect.packetjson import packet_json
 
     with read_capture(source) as reader:
         try:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from netdiag import records
 from netdiag.lab.lab import LabRow
-from netdiag.render.table import tabulate
+from netdiag.render.table import plain_table
 
 __all__ = ["format_lab"]
 
@@ -23,4 +23,4 @@ def format_lab(rows: Sequence[LabRow]) -> str:
             cells[0:3] = ["", "", ""]
         previous = row.node
         table.append(cells)
-    return str(tabulate(table, headers=_HEADERS, tablefmt="plain", disable_numparse=True))
+    return plain_table(table, _HEADERS)

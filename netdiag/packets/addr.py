@@ -7,7 +7,9 @@ field). These are pure functions; nothing here opens a socket.
 
 from __future__ import annotations
 
-from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
+# The C module itself: ``socket``'s Python layer (enum conversions of every constant)
+# would cost each command that decodes a packet a few milliseconds of start-up.
+from _socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 
 __all__ = [
     "mac_text",

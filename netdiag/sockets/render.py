@@ -30,9 +30,7 @@ import socket
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from tabulate import tabulate  # type: ignore[import-untyped]
-
-from netdiag.render.jsonout import to_json
+from netdiag.render.table import plain_table, tabulate
 from netdiag.sockets.model import Endpoint, Socket
 
 TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
@@ -125,7 +123,7 @@ def table(
         if info:
             row += _info_cells(s)
         rows.append(row)
-    return str(tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True))
+    return plain_table(rows, headers)
 
 
 def _end_dict(sock: Socket, end: Endpoint) -> dict[str, Any]:
@@ -159,6 +157,8 @@ def socket_dict(sock: Socket) -> dict[str, Any]:
 
 
 def json_lines(sockets: Iterable[Socket]) -> list[str]:
+    from netdiag.render.jsonout import to_json
+
     return [to_json(socket_dict(s)) for s in sockets]
 
 
@@ -183,9 +183,11 @@ def summary(sockets: Sequence[Socket]) -> str:
     rows.append(["INET", v4 + v6, v4, v6])
     rows.append(["UNIX", sum(n for (k, _), n in kinds.items() if k == "unix"), "", ""])
     rows.append(["PACKET", sum(n for (k, _), n in kinds.items() if k == "packet"), "", ""])
-    lines.append(tabulate(rows, headers=["Transport", "Total", "IP", "IPv6"], tablefmt="plain"))
+    lines.append(tabulate(rows, headers=["Transport", "Total", "IP", "IPv6"], tablefmt="plain",
+                          disable_numparse=False))  # fmt: skip
     lines.append("")
     by_state = Counter((s.netid, s.state_name) for s in sockets)
     detail = [[n, st, c] for (n, st), c in sorted(by_state.items())]
-    lines.append(tabulate(detail, headers=["Netid", "State", "Count"], tablefmt="plain"))
+    lines.append(tabulate(detail, headers=["Netid", "State", "Count"], tablefmt="plain",
+                          disable_numparse=False))  # fmt: skip
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""traceroute's lines in traceroute(8)'s shape, mtr's table (tabulate), and both as JSON.
+"""traceroute's lines in traceroute(8)'s shape, mtr's table (plain), and both as JSON.
 
 traceroute(8) prints a hop as ``%2d `` then, per probe, `` *`` when unanswered,
 else the responder (only when it differs from the previous responder of the
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from netdiag.packets.icmpext import MplsEntry
-from netdiag.render.table import tabulate
+from netdiag.render.table import plain_table
 from netdiag.trace.core import Hop, TraceResult, TraceStart
 from netdiag.trace.hopstats import HostSummary
 from netdiag.trace.mtr import MtrReport
@@ -98,9 +98,7 @@ def mtr_table(report: MtrReport, hostname: str, name_of: Namer | None = None) ->
                          _ms(h.stdev_ms), _ms(h.jitter_ms)])  # fmt: skip
     heads = ["", f"HOST: {hostname}", "Loss%", "Snt", "Last", "Avg", "Best", "Wrst", "StDev",
              "Jttr"]  # fmt: skip
-    table: str = tabulate(rows, headers=heads, tablefmt="plain", disable_numparse=True,
-                          colalign=("right", "left") + ("right",) * 8)  # fmt: skip
-    return table
+    return plain_table(rows, heads, colalign=("right", "left") + ("right",) * 8)
 
 
 def _host_json(h: HostSummary) -> dict[str, Any]:

@@ -9,8 +9,12 @@ three listings of ``tcpdump -d``, ``-dd`` and ``-ddd``.
 from __future__ import annotations
 
 import struct
+from collections import namedtuple
 from collections.abc import Sequence
-from typing import NamedTuple
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
 __all__ = ["BpfInsn", "pack_program", "dump", "BPF_MAXINSNS"]
 
@@ -37,13 +41,19 @@ BPF_MEMWORDS = 16  # scratch memory M[0..15]
 _SOCK_FILTER = struct.Struct("=HBBI")
 
 
-class BpfInsn(NamedTuple):
-    """One ``struct sock_filter``."""
+if TYPE_CHECKING:
 
-    code: int
-    jt: int
-    jf: int
-    k: int
+    class BpfInsn(NamedTuple):
+        """One ``struct sock_filter``."""
+
+        code: int
+        jt: int
+        jf: int
+        k: int
+
+else:  # the same tuple, without loading typing at run time (the probes' filters use it)
+    BpfInsn = namedtuple("BpfInsn", "code jt jf k")
+    BpfInsn.__doc__ = "One ``struct sock_filter``."
 
 
 def pack_program(program: Sequence[BpfInsn]) -> bytes:

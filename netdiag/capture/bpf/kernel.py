@@ -7,9 +7,9 @@ socket and for the probes' raw sockets alike. A program is any sequence of
 
 from __future__ import annotations
 
-import ctypes
 import socket
 import struct
+from array import array
 from collections.abc import Sequence
 
 from netdiag.capture.bpf.insn import BpfInsn, pack_program
@@ -28,8 +28,8 @@ _FPROG = struct.Struct(
 def attach_filter(sock: socket.socket, program: Sequence[Insn]) -> None:
     """Attach ``program`` to ``sock``; CaptureError if the kernel refuses it."""
     code = pack_program([BpfInsn(*i) for i in program])
-    buf = ctypes.create_string_buffer(code, len(code))
-    fprog = _FPROG.pack(len(program), ctypes.addressof(buf))
+    buf = array("B", code)  # the kernel copies it during setsockopt; ``buf`` outlives that
+    fprog = _FPROG.pack(len(program), buf.buffer_info()[0])
     try:
         sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
     except OSError as e:

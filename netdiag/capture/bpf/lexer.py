@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import NamedTuple
+from collections import namedtuple
 
 from netdiag.capture.bpf.names import NUMBER_NAMES
 from netdiag.errors import UsageError
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
 __all__ = ["FilterError", "Token", "tokenize", "KEYWORDS"]
 
@@ -25,12 +29,17 @@ class FilterError(UsageError):
     """A filter expression that does not compile; the message names the token and column."""
 
 
-class Token(NamedTuple):
-    kind: str  # "word", "num", "ipv4", "ipv6", "mac", "op", "end"
-    text: str
-    col: int  # 1-based
-    value: object = None  # int for num, bytes for addresses, None otherwise
-    escaped: bool = False
+if TYPE_CHECKING:
+
+    class Token(NamedTuple):
+        kind: str  # "word", "num", "ipv4", "ipv6", "mac", "op", "end"
+        text: str
+        col: int  # 1-based
+        value: object = None  # int for num, bytes for addresses, None otherwise
+        escaped: bool = False
+
+else:  # the same tuple, without loading typing at run time
+    Token = namedtuple("Token", "kind text col value escaped", defaults=(None, False))
 
 
 KEYWORDS = frozenset(
