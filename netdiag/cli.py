@@ -31,8 +31,28 @@ EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h)
 
 
+def _columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size`` finds it (``COLUMNS``, then
+    the terminal on stdout, then 80), without importing shutil (and bz2, lzma)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 class _Parser(argparse.ArgumentParser):
     """Argument errors become a ``UsageError`` (one line, exit 2) instead of usage + exit."""
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a formatter for every add_argument; given the width, it does
+        # not import shutil to ask for it (the same width: HelpFormatter's own less 2).
+        return self.formatter_class(prog=self.prog, width=_columns() - 2)  # type: ignore[call-arg]
 
     def error(self, message: str) -> NoReturn:
         where = self.prog.removeprefix("netdiag").strip()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 from netdiag.capture.pcap import PcapReader, PcapWriter, byte_order
 from netdiag.capture.pcapng import SHB_TYPE, PcapNgReader, PcapNgWriter
@@ -99,7 +98,7 @@ def open_writer(
     """A writer for ``path``: pcapng when ``pcapng`` says so or, when it is None, when the
     name ends in ``.pcapng``; classic pcap otherwise."""
     if pcapng is None:
-        pcapng = isinstance(path, str | os.PathLike) and Path(path).suffix.lower() == ".pcapng"
+        pcapng = isinstance(path, str | os.PathLike) and os.fspath(path).lower().endswith(".pcapng")
     if pcapng:
         return PcapNgWriter(path, linktype, snaplen=snaplen, tsresol_exp10=9 if nanosecond else 6)
     return PcapWriter(path, linktype, snaplen, nanosecond)

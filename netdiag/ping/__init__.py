@@ -17,9 +17,9 @@ from netdiag.lazy import lazy_attributes
 TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
 if TYPE_CHECKING:
     from netdiag.ping.core import PingSession
-    from netdiag.ping.events import PingError, PingReply, PingResult
+    from netdiag.ping.events import PingError, PingReply, PingResult, PortReply
     from netdiag.ping.options import PingOptions
-    from netdiag.ping.portcore import PortReply, PortSession
+    from netdiag.ping.portcore import PortSession
     from netdiag.ping.run import ping
 
 __all__ = [
@@ -42,7 +42,7 @@ __getattr__ = lazy_attributes(
         "PingReply": "netdiag.ping.events",
         "PingError": "netdiag.ping.events",
         "PingSession": "netdiag.ping.core",
-        "PortReply": "netdiag.ping.portcore",
+        "PortReply": "netdiag.ping.events",
         "PortSession": "netdiag.ping.portcore",
     },
 )

@@ -22,6 +22,7 @@ from netdiag.records import dataclass
 
 __all__ = [
     "PingReply",
+    "PortReply",
     "PingError",
     "PingResult",
     "PingStart",
@@ -125,6 +126,17 @@ class PingReply:
             raise ValueError(f"seq {self.seq} outside 0..65535")
         if self.rtt_ms < 0:
             raise ValueError(f"negative rtt {self.rtt_ms}")
+
+
+@dataclass(frozen=True)
+class PortReply(PingReply):
+    """An answer to a TCP or UDP probe: ``state`` is "open" or "closed"; ``answer``
+    says what came back (``SYN-ACK``, ``RST``, ``data``, ``port unreachable``)."""
+
+    port: int = 0
+    protocol: str = "tcp"
+    state: str = "open"
+    answer: str = ""
 
 
 @dataclass(frozen=True)

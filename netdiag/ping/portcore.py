@@ -44,7 +44,7 @@ from netdiag.ping.events import (
     COOKIE_LEN,
     SEQ_SPACE,
     PingError,
-    PingReply,
+    PortReply,
     error_text,
     make_payload,
 )
@@ -64,17 +64,6 @@ PORT_UNREACHABLE = {4: (3, 3), 6: (1, 4)}  # family -> (ICMP type, code)
 def udp_key(cookie: bytes, seq: int) -> bytes:
     """The first bytes of UDP probe ``seq``'s payload."""
     return cookie[:COOKIE_LEN] + seq.to_bytes(2, "big")
-
-
-@dataclass(frozen=True)
-class PortReply(PingReply):
-    """An answer to a TCP or UDP probe: ``state`` is "open" or "closed"; ``answer``
-    says what came back (``SYN-ACK``, ``RST``, ``data``, ``port unreachable``)."""
-
-    port: int = 0
-    protocol: str = "tcp"
-    state: str = "open"
-    answer: str = ""
 
 
 @dataclass

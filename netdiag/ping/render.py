@@ -20,8 +20,14 @@ ICMP message. IPv6 addresses with a port are bracketed (``[2001:db8:4::2]:80``).
 
 from __future__ import annotations
 
-from netdiag.ping.events import NoAnswerYet, PingError, PingReply, PingResult, PingStart
-from netdiag.ping.portcore import PortReply
+from netdiag.ping.events import (
+    NoAnswerYet,
+    PingError,
+    PingReply,
+    PingResult,
+    PingStart,
+    PortReply,
+)
 
 TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
 if TYPE_CHECKING:

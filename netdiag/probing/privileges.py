@@ -14,7 +14,6 @@ one to become.
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 from netdiag.errors import PrivilegeError
@@ -42,19 +41,21 @@ def has_net_raw() -> bool:
     return os.geteuid() == 0 or bool(capabilities() >> CAP_NET_RAW & 1)
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
-    ]
-
-
 def _clear_capabilities() -> None:
+    """capset(2) with every set empty. ctypes is loaded here, not at import: only a
+    program running with file capabilities comes this way."""
+    import ctypes
+
+    class _CapHeader(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class _CapData(ctypes.Structure):
+        _fields_ = [
+            ("effective", ctypes.c_uint32),
+            ("permitted", ctypes.c_uint32),
+            ("inheritable", ctypes.c_uint32),
+        ]
+
     libc = ctypes.CDLL(None, use_errno=True)
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()  # all zero

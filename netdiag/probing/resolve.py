@@ -40,8 +40,23 @@ def is_address(text: str) -> bool:
     return False
 
 
+def _literal(target: str) -> tuple[int, str] | None:
+    for version, af in ((4, socket.AF_INET), (6, socket.AF_INET6)):
+        try:
+            return version, socket.inet_ntop(af, socket.inet_pton(af, target))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def resolve(target: str, family: int | None = None) -> tuple[int, str]:
-    """``target`` (address or name) -> (4 or 6, address text as ping prints it)."""
+    """``target`` (address or name) -> (4 or 6, address text as ping prints it).
+
+    An address literal of the family asked for is answered without ``getaddrinfo``
+    (which would load the IDNA codec and ask the resolver's configuration first)."""
+    literal = _literal(target)
+    if literal is not None and family in (None, literal[0]):
+        return literal
     try:
         infos = socket.getaddrinfo(target, None, _FAMILIES[family], socket.SOCK_DGRAM)
     except socket.gaierror as exc:

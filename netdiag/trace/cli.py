@@ -10,7 +10,6 @@ in mtr ``-i`` is the interval (as mtr's) and the interface is ``--interface``.
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import sys
 
@@ -19,7 +18,6 @@ from netdiag.errors import UsageError
 from netdiag.trace import render as render
 from netdiag.trace.core import Hop, Method, TraceStart
 from netdiag.trace.loop import TraceOptions, traceroute
-from netdiag.trace.mtr import MtrOptions, MtrReport, mtr
 
 TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
 if TYPE_CHECKING:
@@ -164,11 +162,15 @@ def cmd_traceroute(args: argparse.Namespace) -> int:
 
     result = traceroute(args.target, opt, on_start, on_hop)
     if args.json:
+        import json
+
         _line(json.dumps(render.to_json(result)))
     return 0
 
 
 def cmd_mtr(args: argparse.Namespace) -> int:
+    from netdiag.trace.mtr import MtrOptions, MtrReport, mtr
+
     _check_target(args.target)
     live = not args.report and not args.json and sys.stdout.isatty()
     count = args.count if args.count is not None else (None if live else 10)
@@ -183,6 +185,8 @@ def cmd_mtr(args: argparse.Namespace) -> int:
 
     report = mtr(args.target, opt, on_round)
     if args.json:
+        import json
+
         _line(json.dumps(render.mtr_json(report)))
     elif not live:
         _line(render.mtr_table(report, hostname, names.namer))

@@ -16,11 +16,12 @@ from netdiag.packets.icmpext import MplsEntry
 from netdiag.render.table import plain_table
 from netdiag.trace.core import Hop, TraceResult, TraceStart
 from netdiag.trace.hopstats import HostSummary
-from netdiag.trace.mtr import MtrReport
 
 TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
 if TYPE_CHECKING:
     from typing import Any
+
+    from netdiag.trace.mtr import MtrReport
 
 __all__ = ["header", "hop_line", "mpls_text", "to_json", "mtr_table", "mtr_json"]
 
