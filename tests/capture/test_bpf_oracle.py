@@ -31,7 +31,6 @@ from netdiag.packets import arp, ethernet, icmp, icmpv6, ipv4, ipv6, linklayer, 
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"
-CORPUS = ROOT.parent / "shared" / "corpus" / "tcpdump-tests"
 LINKTYPES = {1: "EN10MB", 113: "LINUX_SLL", 276: "LINUX_SLL2", 101: "RAW", 228: "IPV4"}
 LINKTYPES |= {229: "IPV6", 0: "NULL", 108: "LOOP"}
 
@@ -259,13 +258,15 @@ def _file_records(path: Path) -> list[tuple[int, bytes, int]]:
 
 @pytest.fixture(scope="module")
 def merged(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, require_corpus
 ) -> dict[int, tuple[Path, list[tuple[bytes, int]]]]:
-    """Per link type: one pcap of all packets (record i at i microseconds) and its records."""
+    """Per link type: one pcap of all packets (record i at i microseconds) and its records.
+    The corpus is used when it is there (NETDIAG_REQUIRE_CORPUS=1: it must be)."""
     by_lt: dict[int, list[tuple[bytes, int]]] = {lt: [] for lt in LINKTYPES}
     files = sorted(CAPTURES.glob("*.pcap*"))
-    if CORPUS.is_dir():
-        files += sorted(CORPUS.iterdir())
+    corpus = require_corpus("tcpdump-tests", missing_ok=True)
+    if corpus is not None:
+        files += sorted(corpus.iterdir())
     for path in files:
         for lt, data, wirelen in _file_records(path):
             if lt in by_lt:
@@ -342,6 +343,7 @@ def test_filter_selects_what_tcpdump_selects(expr, merged, require_tool, tmp_pat
     assert compared, "tcpdump accepted the expression for no link type"
 
 
-def test_sources_include_corpus_and_generated_packets(merged):
-    assert len(merged[1][1]) > 1000 if CORPUS.is_dir() else len(merged[1][1]) > 100
+def test_sources_include_corpus_and_generated_packets(merged, require_corpus):
+    corpus = require_corpus("tcpdump-tests", missing_ok=True)
+    assert len(merged[1][1]) > 1000 if corpus is not None else len(merged[1][1]) > 100
     assert {1, 113, 276, 101} <= set(merged)

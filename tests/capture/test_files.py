@@ -24,8 +24,6 @@ from scapy.utils import RawPcapNgReader, RawPcapReader, wrpcap
 from netdiag.capture import PcapNgWriter, PcapWriter, Record, open_writer, read_capture
 from netdiag.errors import CaptureError, DamagedCaptureError, UsageError
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "tcpdump-tests"
-CORPUS_FILES = sorted(CORPUS.glob("*")) if CORPUS.is_dir() else []
 SEC = 1_000_000_000
 
 
@@ -585,7 +583,16 @@ def test_mutated_pcapng_raises_only_capture_error(data):
 
 
 # ------------------------------------------------------------------ the tcpdump test corpus
-corpus = pytest.mark.skipif(not CORPUS_FILES, reason=f"corpus not found at {CORPUS}")
+@pytest.fixture
+def corpus(require_corpus) -> Path:
+    """The tcpdump test corpus (``../shared/corpus/tcpdump-tests``), or skip (see conftest)."""
+    return require_corpus("tcpdump-tests")
+
+
+@pytest.fixture
+def corpus_files(corpus: Path) -> list[Path]:
+    return sorted(corpus.glob("*"))
+
 
 # Files where tshark's numbers differ from the file's own fields, and why:
 # - SunATM (linktype 123): wiretap moves the 4-byte pseudo-header out of the frame, so
@@ -601,20 +608,18 @@ TSHARK_BAD_FRACTION = {
 }
 
 
-@corpus
-def test_corpus_reading_raises_nothing_but_capture_error():
-    for path in CORPUS_FILES:
+def test_corpus_reading_raises_nothing_but_capture_error(corpus_files):
+    for path in corpus_files:
         got, err = read_all(path)
         assert err is None or isinstance(err, CaptureError), path
         for r in got:
             assert r.caplen <= 256 << 20 and r.ts_ns >= 0
 
 
-@corpus
-def test_corpus_record_counts_match_libpcap(require_tool):
+def test_corpus_record_counts_match_libpcap(require_tool, corpus_files):
     tcpdump = require_tool("tcpdump")
     differ = []
-    for path in CORPUS_FILES:
+    for path in corpus_files:
         done = subprocess.run(
             [tcpdump, "--count", "-r", str(path)], capture_output=True, text=True, check=False
         )
@@ -626,16 +631,15 @@ def test_corpus_record_counts_match_libpcap(require_tool):
     assert differ == []
 
 
-def _tshark_subset() -> list[Path]:
+def _tshark_subset(files: list[Path]) -> list[Path]:
     """Every pcapng file and every fourth pcap file (sorted by name): ~180 files."""
-    pcaps = [p for p in CORPUS_FILES if p.suffix == ".pcap"]
-    return [p for p in CORPUS_FILES if p.suffix == ".pcapng"] + pcaps[::4]
+    pcaps = [p for p in files if p.suffix == ".pcap"]
+    return [p for p in files if p.suffix == ".pcapng"] + pcaps[::4]
 
 
-@corpus
-def test_corpus_records_match_tshark_on_a_subset(require_tool):
+def test_corpus_records_match_tshark_on_a_subset(require_tool, corpus_files):
     tshark = require_tool("tshark")
-    files = _tshark_subset()
+    files = _tshark_subset(corpus_files)
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         refs = list(pool.map(lambda p: tshark_records(tshark, p), files))
     compared = 0
@@ -665,10 +669,9 @@ def test_corpus_records_match_tshark_on_a_subset(require_tool):
     assert compared > 100
 
 
-@corpus
-def test_corpus_out_of_range_fractions_are_added_to_the_seconds():
+def test_corpus_out_of_range_fractions_are_added_to_the_seconds(corpus):
     for name in sorted(TSHARK_BAD_FRACTION):
-        path = CORPUS / name
+        path = corpus / name
         unit = 1 if "nano" in name else 1000
         scapy = RawPcapReader(str(path))
         ref = [m.sec * SEC + m.usec * unit for _, m in scapy]

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,6 @@ from netdiag.cli import main
 from netdiag.packets import ethernet, icmp, ipv4, tcp, udp
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO / ".." / "shared" / "corpus" / "tcpdump-tests"
 T0 = 1_700_000_000_000_000_000
 
 
@@ -223,18 +223,20 @@ def test_closed_pipe_exits_quietly(tmp_path: Path) -> None:
 # -- crash-freedom over the corpus ---------------------------------------------------------
 
 
-def _corpus() -> list[Path]:
-    files = sorted(p for p in CORPUS.resolve().glob("*") if p.suffix in (".pcap", ".pcapng"))
-    if not files:
-        pytest.skip(f"corpus not found at {CORPUS}")
+@pytest.fixture
+def corpus_captures(require_corpus: Callable[[str], Path]) -> list[Path]:
+    """The corpus's captures, or skip (fail if NETDIAG_REQUIRE_CORPUS=1, see conftest)."""
+    corpus = require_corpus("tcpdump-tests")
+    files = sorted(p for p in corpus.glob("*") if p.suffix in (".pcap", ".pcapng"))
+    assert files, f"no .pcap or .pcapng file in {corpus}"
     return files
 
 
 @pytest.mark.parametrize("mode", [[], ["-v"], ["--json"]], ids=["line", "tree", "json"])
 def test_every_corpus_file_reads_without_an_unexpected_exception(
-    capsys: pytest.CaptureFixture[str], mode: list[str]
+    capsys: pytest.CaptureFixture[str], corpus_captures: list[Path], mode: list[str]
 ) -> None:
-    for path in _corpus():
+    for path in corpus_captures:
         rc = main(["read", *mode, str(path)])
         out, err = capsys.readouterr()
         assert rc in (0, 1), (path.name, rc, err)

@@ -253,11 +253,16 @@ def test_flood_prints_dots_and_backspaces(lab):
     assert flood.count("\b \b") == 50  # a backspace per reply
 
 
-# `netdiag ping ARGS` as its own process (python -c, so it also runs as nobody).
-CLI_CODE = (
-    f"import sys; sys.path.insert(0, {ROOT_DIR!r}); from netdiag.cli import main; "
-    "sys.exit(main(['ping', *sys.argv[1:]]))"
-)
+# `netdiag ping ARGS` as its own process (python -c, so it also runs as nobody, given
+# the python and the copy of netdiag of the nobody_netdiag fixture: where=its path).
+def cli_code(where: str = ROOT_DIR) -> str:
+    return (
+        f"import sys; sys.path.insert(0, {where!r}); from netdiag.cli import main; "
+        "sys.exit(main(['ping', *sys.argv[1:]]))"
+    )
+
+
+CLI_CODE = cli_code()
 
 
 @pytest.mark.root
@@ -278,9 +283,9 @@ def test_ctrl_c_prints_the_summary(lab):
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
-def _as_nobody(lab, *argv: str) -> subprocess.CompletedProcess[str]:
-    code = CLI_CODE
-    return lab.exec("src", [*NOBODY, sys.executable, "-c", code, *argv], capture_output=True,
+def _as_nobody(lab, nobody, *argv: str) -> subprocess.CompletedProcess[str]:
+    code = cli_code(nobody.path)
+    return lab.exec("src", [*NOBODY, nobody.python, "-c", code, *argv], capture_output=True,
                     text=True, timeout=TIMEOUT)  # fmt: skip
 
 
@@ -291,10 +296,10 @@ def _set_group_range(lab, value: str) -> None:
 
 
 @pytest.mark.root
-def test_without_any_privilege_one_line_with_the_fixes_and_exit_2(make_lab):
+def test_without_any_privilege_one_line_with_the_fixes_and_exit_2(make_lab, nobody_netdiag):
     bare = make_lab(routers=1)
     _set_group_range(bare, "1 0")
-    proc = _as_nobody(bare, "-c", "1", "-W", "1", bare.addr("dst"))
+    proc = _as_nobody(bare, nobody_netdiag, "-c", "1", "-W", "1", bare.addr("dst"))
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -304,17 +309,17 @@ def test_without_any_privilege_one_line_with_the_fixes_and_exit_2(make_lab):
 
 @pytest.mark.root
 @pytest.mark.parametrize("family", [4, 6])
-def test_datagram_socket_fallback_when_ping_group_range_admits_us(make_lab, family):
+def test_datagram_socket_fallback_when_ping_group_range_admits_us(make_lab, nobody_netdiag, family):
     small = make_lab(routers=1)
     _set_group_range(small, "65534 65534")
     dst = small.addr("dst", family)
-    proc = _as_nobody(small, f"-{family}", "-c", "2", "-i", "0.2", "-w", "5", dst)
+    proc = _as_nobody(small, nobody_netdiag, f"-{family}", "-c", "2", "-i", "0.2", "-w", "5", dst)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(rf"^64 bytes from {dst}: icmp_seq=2 ttl=63 time=", proc.stdout, re.M)
-    proc = _as_nobody(small, f"-{family}", "-c", "1", "-W", "1", "-t", "1", dst)
+    proc = _as_nobody(small, nobody_netdiag, f"-{family}", "-c", "1", "-W", "1", "-t", "1", dst)
     assert proc.returncode == 1
     assert f"From {small.addr('r1', family)} icmp_seq=1 " in proc.stdout
-    proc = _as_nobody(small, "-c", "1", "-i", "0.1", dst)
+    proc = _as_nobody(small, nobody_netdiag, "-c", "1", "-i", "0.1", dst)
     assert proc.returncode == 2 and "minimal interval allowed for user is 200ms" in proc.stderr
 
 
@@ -322,13 +327,14 @@ CAP_NET_RAW_ONLY = [*NOBODY, "--inh-caps=+net_raw", "--ambient-caps=+net_raw"]
 
 
 @pytest.mark.root
-def test_cap_net_raw_without_root_may_use_short_intervals_like_iputils(make_lab):
+def test_cap_net_raw_without_root_may_use_short_intervals_like_iputils(make_lab, nobody_netdiag):
     small = make_lab(routers=1)
     _set_group_range(small, "1 0")  # no datagram fallback: only the capability helps
     argv = ("-c", "2", "-i", "0.1", "-w", "5", small.addr("dst"))
     ref = small.exec("src", [*CAP_NET_RAW_ONLY, "ping", *argv], capture_output=True, text=True,
                      timeout=TIMEOUT)  # fmt: skip
-    mine = small.exec("src", [*CAP_NET_RAW_ONLY, sys.executable, "-c", CLI_CODE, *argv],
+    code = cli_code(nobody_netdiag.path)
+    mine = small.exec("src", [*CAP_NET_RAW_ONLY, nobody_netdiag.python, "-c", code, *argv],
                       capture_output=True, text=True, timeout=TIMEOUT)  # fmt: skip
     assert ref.returncode == mine.returncode == 0, mine.stderr
     assert counts(mine.stdout) == counts(ref.stdout) == (2, 2)
@@ -343,7 +349,7 @@ def test_the_effective_capability_set_is_read_from_proc_status(tmp_path):
 
 
 GIVE_UP_CODE = (
-    f"import os, sys; sys.path.insert(0, {ROOT_DIR!r}); "
+    "import os, sys; "
     "from netdiag.ping.run import ping; from netdiag.ping.options import PingOptions; "
     "r = ping(sys.argv[1], PingOptions(count=1, deadline=5), give_up_privileges=True); "
     "print(r.received, os.geteuid(), os.getegid(), os.getgroups())"
@@ -351,12 +357,14 @@ GIVE_UP_CODE = (
 
 
 @pytest.mark.root
-def test_started_through_sudo_it_opens_the_socket_then_becomes_the_user(make_lab):
+def test_started_through_sudo_it_opens_the_socket_then_becomes_the_user(make_lab, nobody_netdiag):
     small = make_lab(routers=1)
     _set_group_range(small, "1 0")  # as the user, no ICMP socket could be had at all
-    env = {"SUDO_UID": "65534", "SUDO_GID": "65534", "PATH": "/usr/bin:/bin"}
-    proc = small.exec("src", [sys.executable, "-c", GIVE_UP_CODE, small.addr("dst")], env=env,
-                      capture_output=True, text=True, timeout=TIMEOUT)  # fmt: skip
+    # it starts as root but goes on as nobody: what it imports then, nobody must read
+    env = {"SUDO_UID": "65534", "SUDO_GID": "65534", "PATH": "/usr/bin:/bin",
+           "PYTHONPATH": nobody_netdiag.path}  # fmt: skip
+    proc = small.exec("src", [nobody_netdiag.python, "-c", GIVE_UP_CODE, small.addr("dst")],
+                      env=env, capture_output=True, text=True, timeout=TIMEOUT)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["1", "65534", "65534", "[]"]
 
