@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-ROUNDS = 9
+ROUNDS = 15
 GOAL = 2.0
 SAMPLE = Path(__file__).resolve().parents[2] / "captures" / "tcp-handshake.pcap"
 COMMANDS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
