@@ -104,8 +104,8 @@ def require_tool():
 # --- netdiag run as nobody (uid/gid 65534) ----------------------------------------
 # `nobody_netdiag` is an interpreter and a copy of netdiag that uid 65534 can run, so
 # tests that start netdiag as nobody do not depend on where the checkout and the venv
-# lie (a checkout in a 0700 directory, a venv whose python is under a 0700 /root: nobody
-# can read neither). The copy (netdiag and tabulate: *.py and py.typed only) is made once
+# lie (a checkout in a 0700 directory, a venv whose python is under a 0700 /root: neither
+# is readable by nobody). The copy (netdiag and tabulate: *.py and py.typed only) is made once
 # per session in a fresh world-readable directory and removed at the end. The interpreter
 # is this one if nobody can run it, else the system's; with none, the test is skipped,
 # unless NETDIAG_REQUIRE_ROOT=1.
@@ -190,7 +190,8 @@ def _why_nobody_cannot_run(python: str, path: str) -> str | None:
     except (OSError, _subprocess.SubprocessError) as exc:
         return f"{python}: {exc}"
     if done.returncode != 0:
-        return f"{python}: " + (done.stderr.strip().splitlines() or ["exit status?"])[-1]
+        last = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        return f"{python}: {last[-1]}"
     return None
 
 
