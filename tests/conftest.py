@@ -46,7 +46,7 @@ def lab():
     name = _LAB_SESSION_NAME
     Lab.down_name(name)  # leftovers of a crashed run with a reused pid
     _atexit.register(_down_quietly, name)
-    built = Lab.up(name, routers=4)
+    built = Lab.up(name, routers=4, icmp_ratelimit="off")
     try:
         yield built
     finally:
@@ -59,7 +59,9 @@ _lab_counter = _itertools.count(1)
 @_pytest.fixture
 def make_lab(request):
     """Factory: ``make_lab(routers=8, silent_router=2, mtu=(2, 1280))`` -> a fresh Lab,
-    removed at the end of the test (also when it fails)."""
+    removed at the end of the test (also when it fails). Options are ``Lab.up``'s; unlike
+    ``netdiag lab up``, ICMP errors are unlimited unless the test asks for limits
+    (``icmp_ratelimit="default"`` for the kernel's, or a number of ms)."""
     from netdiag.lab.lab import Lab
 
     _skip_or_fail_without_root("the make_lab fixture")
@@ -70,6 +72,7 @@ def make_lab(request):
         Lab.down_name(name)
         _atexit.register(_down_quietly, name)
         request.addfinalizer(lambda: Lab.down_name(name))
+        options.setdefault("icmp_ratelimit", "off")
         new = Lab.up(name, **options)
         built.append(new)
         return new

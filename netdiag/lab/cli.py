@@ -65,6 +65,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--silent-router", type=int, metavar="K", help="router K forwards but sends no ICMP"
     )
     up.add_argument("--mtu", type=parse_mtu, metavar="K:MTU", help="smaller MTU on link K")
+    up.add_argument("--icmp-ratelimit", metavar="MS|off", default="default",
+                    help="ICMP error rate limit of every node, ms per token (default: the "
+                    "kernel's, 1000 ms with a burst of 6 for IPv4, 100 ms for IPv6)")  # fmt: skip
+    up.add_argument("--loss", action="append", default=[], metavar="K:PCT[:fwd|rev]",
+                    help="drop PCT%% of the packets on link K (both ways unless fwd/rev); "
+                    "repeatable")  # fmt: skip
+    up.add_argument("--delay", action="append", default=[], metavar="K:MS[/JITTER]",
+                    help="one-way delay on link K (K may be 'all'); repeatable")  # fmt: skip
+    up.add_argument("--silent-tail", metavar="NODE",
+                    help="NODE (dst or rK) drops the probes silently: the path goes quiet "
+                    "after it")  # fmt: skip
+    up.add_argument(
+        "--blackhole",
+        type=int,
+        metavar="K",
+        help="router K routes dst into a blackhole (K itself goes silent too)",
+    )
     up.set_defaults(func=cmd_up)
 
     down = named(sub.add_parser("down", help="remove a lab (safe to repeat)"))
@@ -83,8 +100,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    lab = Lab.up(args.name, routers=args.routers, silent_router=args.silent_router, mtu=args.mtu)
-    print(format_lab(Lab.show(lab.name)))
+    lab = Lab.up(args.name, routers=args.routers, silent_router=args.silent_router,
+                 mtu=args.mtu, icmp_ratelimit=args.icmp_ratelimit, loss=args.loss,
+                 delay=args.delay, silent_tail=args.silent_tail,
+                 blackhole=args.blackhole)  # fmt: skip
+    print(format_lab(Lab.show(lab.name), lab.conditions))
     return 0
 
 
@@ -97,7 +117,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     rows = Lab.show(args.name)
     if not rows:
         raise LabError(f"no lab {args.name!r}: run `netdiag lab up --name {args.name}`")
-    print(format_lab(rows))
+    print(format_lab(rows, Lab.conditions_of(args.name)))
     return 0
 
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from netdiag.errors import UsageError
+from netdiag.lab.conditions import ratelimit_sysctls
 from netdiag.records import dataclass
 
 __all__ = [
@@ -33,6 +34,9 @@ __all__ = [
     "SILENT_TABLE",
     "MIN_MTU",
     "MAX_MTU",
+    "RELAY_NODE",
+    "relay_commands",
+    "offload_devices",
 ]
 
 MAX_ROUTERS = 64
@@ -43,6 +47,8 @@ MIN_MTU = 1280
 MAX_MTU = 65535
 NAME_RE = re.compile(r"[A-Za-z0-9_]{1,24}\Z")
 NODE_RE = re.compile(r"(src|dst|r[1-9][0-9]*)\Z")
+#: The namespace (``nd-LAB-relay``) of the delay relay, when a link is delayed.
+RELAY_NODE = "relay"
 
 
 @dataclass(frozen=True)
@@ -168,12 +174,28 @@ def _ifindex(link: int, right_end: bool) -> int:
     return 10 + 2 * link + int(right_end)
 
 
-def link_commands(nodes: Mapping[str, Node]) -> list[str]:
-    """``ip -batch`` lines (root namespace) creating every veth pair straight in its netns."""
+def link_commands(nodes: Mapping[str, Node], delayed: Collection[int] = ()) -> list[str]:
+    """``ip -batch`` lines (root namespace) creating every veth pair straight in its netns.
+
+    A ``delayed`` link is two pairs instead: each node's end is paired with an
+    interface of the relay namespace (``l<k>a`` left, ``l<k>b`` right).
+    """
     chain = list(nodes.values())
     lines = []
+    relay = relay_netns(chain[0].netns)
     for left, right in zip(chain, chain[1:], strict=False):
         lif, rif = left.interfaces[-1], right.interfaces[0]
+        if lif.link in delayed:
+            k = lif.link
+            lines.append(
+                f"link add {lif.name} index {_ifindex(k, False)} netns {left.netns} type veth "
+                f"peer name l{k}a index {1000 + 2 * k} netns {relay}"
+            )
+            lines.append(
+                f"link add l{k}b index {1001 + 2 * k} netns {relay} type veth "
+                f"peer name {rif.name} index {_ifindex(k, True)} netns {right.netns}"
+            )
+            continue
         lines.append(
             f"link add {lif.name} index {_ifindex(lif.link, False)} netns {left.netns} type veth "
             f"peer name {rif.name} index {_ifindex(rif.link, True)} netns {right.netns}"
@@ -181,8 +203,36 @@ def link_commands(nodes: Mapping[str, Node]) -> list[str]:
     return lines
 
 
-def node_commands(nodes: Mapping[str, Node], node: Node) -> list[str]:
-    """``ip -n NS -batch`` lines configuring one node: links, addresses, routes."""
+def relay_netns(node_netns: str) -> str:
+    """The relay namespace of the lab that ``node_netns`` (any of its nodes) belongs to."""
+    return node_netns.rpartition("-")[0] + "-" + RELAY_NODE
+
+
+def relay_commands(delayed: Collection[int]) -> list[str]:
+    """``ip -n RELAY -batch`` lines: the relay's interfaces up, promiscuous (it forwards
+    frames addressed to the nodes' MACs)."""
+    lines = ["link set lo up"]
+    for k in sorted(delayed):
+        for end in ("a", "b"):
+            lines.append(f"link set l{k}{end} promisc on up")
+    return lines
+
+
+def offload_devices(nodes: Mapping[str, Node], delayed: Collection[int]) -> dict[str, list[str]]:
+    """netns -> interfaces whose checksum and segmentation offloads must be off: the node
+    ends of delayed links (the relay copies frames as bytes, partial checksums included)."""
+    out: dict[str, list[str]] = {}
+    for node in nodes.values():
+        for iface in node.interfaces:
+            if iface.link in delayed:
+                out.setdefault(node.netns, []).append(iface.name)
+    return out
+
+
+def node_commands(nodes: Mapping[str, Node], node: Node, blackhole: int | None = None) -> list[str]:
+    """``ip -n NS -batch`` lines configuring one node: links, addresses, routes; router
+    ``blackhole`` routes dst's addresses into a blackhole (dropped at the route lookup,
+    before the TTL check, so that router is silent too)."""
     lines = ["link set lo up"]
     for iface in node.interfaces:
         if iface.mtu is not None:
@@ -206,6 +256,10 @@ def node_commands(nodes: Mapping[str, Node], node: Node) -> list[str]:
             for link in range(k - 1):
                 lines.append(f"route add 198.18.{link}.0/24 via {left.ipv4}")
                 lines.append(f"route add {_link_ipv6(link, 0)}/64 via {left.ipv6}")
+    if blackhole is not None and node.name == f"r{blackhole}":
+        dst = nodes[chain[last]]
+        lines.append(f"route add blackhole {dst.ipv4[0]}/32")
+        lines.append(f"route add blackhole {dst.ipv6[0]}/128")
     if node.silent:
         # Locally generated ICMP (errors and echo replies) is routed into a
         # blackhole; forwarded ICMP comes in on eth0/eth1, not lo, and passes.
@@ -216,8 +270,9 @@ def node_commands(nodes: Mapping[str, Node], node: Node) -> list[str]:
     return lines
 
 
-def sysctls(node: Node) -> dict[str, str]:
-    """Per-namespace sysctls: forwarding on routers only, no ICMP rate limits, no DAD,
+def sysctls(node: Node, icmp_ratelimit: int | None = 0) -> dict[str, str]:
+    """Per-namespace sysctls: forwarding on routers only, ICMP rate limits (``icmp_ratelimit``
+    ms per token for IPv4 and IPv6; None: the kernel's defaults, 1000 and 100 ms), no DAD,
     and the kernel's own MLD reports over within milliseconds of a link coming up
     (captures that start after ``lab up`` see only the traffic a test makes)."""
     forward = "1" if node.is_router else "0"
@@ -231,7 +286,6 @@ def sysctls(node: Node) -> dict[str, str]:
         "net/ipv6/conf/default/router_solicitations": "0",
         "net/ipv6/conf/default/mldv1_unsolicited_report_interval": "10",
         "net/ipv6/conf/default/mldv2_unsolicited_report_interval": "10",
-        "net/ipv4/icmp_ratelimit": "0",
-        "net/ipv6/icmp/ratelimit": "0",
+        **ratelimit_sysctls(icmp_ratelimit),
         "net/ipv4/ping_group_range": "0 2147483647",
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from netdiag import records
+from netdiag.lab.conditions import Conditions
 from netdiag.lab.lab import LabRow
 from netdiag.render.table import plain_table
 
@@ -13,8 +14,9 @@ __all__ = ["format_lab"]
 _HEADERS = ("node", "netns", "role", "if", "ipv4", "ipv6", "mtu", "state")
 
 
-def format_lab(rows: Sequence[LabRow]) -> str:
-    """One line per interface; the node name only on its first interface."""
+def format_lab(rows: Sequence[LabRow], conditions: Conditions | None = None) -> str:
+    """One line per interface; the node name only on its first interface; then the
+    lab's conditions (rate limits, loss, delay, silent tail), one per line."""
     table = []
     previous = None
     for row in rows:
@@ -23,4 +25,7 @@ def format_lab(rows: Sequence[LabRow]) -> str:
             cells[0:3] = ["", "", ""]
         previous = row.node
         table.append(cells)
-    return plain_table(table, _HEADERS)
+    text = plain_table(table, _HEADERS)
+    if conditions is not None:
+        text += "\n" + "\n".join(conditions.describe())
+    return text

@@ -327,8 +327,8 @@ def test_failed_build_removes_what_it_built(monkeypatch):
     name = f"t{os.getpid()}b"
     real = labmod.node_commands
 
-    def broken(nodes, node):
-        lines = real(nodes, node)
+    def broken(nodes, node, *rest):
+        lines = real(nodes, node, *rest)
         return [*lines, "route add 203.0.113.0/24 via 198.18.99.1"] if node.name == "r1" else lines
 
     monkeypatch.setattr(labmod, "node_commands", broken)
