@@ -69,6 +69,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="show ICMP extensions (RFC 4950 MPLS labels)")  # fmt: skip
     p.add_argument("-s", dest="source", metavar="SRC", help="source address")
     p.add_argument("-F", dest="dont_fragment", action="store_true", help="set DF")
+    p.add_argument("--max-silent", dest="max_silent", type=_number(int, "max silent", 0),
+                   default=5, metavar="N",
+                   help="stop after N silent hops in a row past the last answer "
+                   "(default 5; 0 probes every TTL up to -m)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="one JSON object at the end")
     p.set_defaults(method=Method.UDP)
 
@@ -114,6 +118,7 @@ def trace_options(args: argparse.Namespace) -> TraceOptions:
         interface=args.interface,
         length=args.length,
         dont_fragment=args.dont_fragment,
+        max_silent=args.max_silent,
     )
 
 
@@ -165,6 +170,8 @@ def cmd_traceroute(args: argparse.Namespace) -> int:
         import json
 
         _line(json.dumps(render.to_json(result)))
+    elif result.stopped:
+        _line(render.stop_line(result))
     return 0
 
 

@@ -20,9 +20,19 @@ a probe dropped there cannot be told from a silent hop. So the session
 - never sends a TTL beyond the lowest TTL the destination (or a final
   unreachable) has answered from, and from then on waits only for TTLs below it.
 
+Silent tails: after ``max_silent`` TTLs in a row (default 5, as mtr's
+``--max-unknown``; 0: probe every TTL up to ``max_ttl``) that nobody answered,
+past the highest TTL that was answered, the trace stops: those TTLs were probed
+(all at once), the ones beyond are not. :attr:`TraceSession.stopped` says so.
+
 Waiting: traceroute(8)'s ``-w max,here,near``: a probe waits at most ``max``
 seconds, ``here`` times the first RTT of its own hop, ``near`` times that of
-the next hop that answered.
+the next hop that answered. A probe that neither hint covers (nothing answered
+at or after its TTL yet), once anything has answered, waits ``ADAPT`` times the
+largest RTT seen so far (at least ``ADAPT_FLOOR_NS``), never more than ``max``:
+on a path that goes silent the silent TTLs cost a few round trips, not ``max``
+seconds each. ``-w MAX`` alone (here and near 0) keeps traceroute(8)'s meaning,
+every probe waits ``max``.
 """
 
 from __future__ import annotations
@@ -59,6 +69,9 @@ __all__ = [
 ]
 
 _NS = 1_000_000_000
+#: A probe no hint covers waits ADAPT x the largest RTT seen, at least the floor.
+ADAPT = 4
+ADAPT_FLOOR_NS = 100_000_000
 
 
 # --------------------------------------------------------------------------- results
@@ -92,6 +105,7 @@ class TraceSettings:
     simultaneous: int = 16
     wait: tuple[float, float, float] = (5.0, 3.0, 10.0)  # max, here, near (traceroute(8))
     ahead: int = 2  # TTLs probed beyond the highest hop a router answered from
+    max_silent: int = 5  # silent TTLs in a row past the last answer that end the trace; 0: off
 
 
 @dataclass
@@ -125,13 +139,28 @@ class TraceSession:
     _first_rtt: dict[int, int] = field(default_factory=dict)  # ttl -> first answer's RTT
     _router_ttl: int = 0  # highest TTL a router (a non-final answer) answered from
     _silent_ttl: int = 0  # highest TTL of a probe that ended unanswered
+    _max_rtt: int = 0  # largest RTT of any answer so far (ns)
+    _silent_run: int = 0  # hops handed out in a row with no answer at all
+    stop_ttl: int | None = None  # the last TTL probed when the trace stopped on silence
 
     def __post_init__(self) -> None:
         self._router_ttl = self.settings.first_ttl - 1
 
     @property
     def last_ttl(self) -> int:
-        return self.final_ttl if self.final_ttl is not None else self.settings.max_ttl
+        if self.final_ttl is not None:
+            return self.final_ttl
+        return self.stop_ttl if self.stop_ttl is not None else self.settings.max_ttl
+
+    @property
+    def stopped(self) -> str | None:
+        """``"silent"`` when the trace ended on ``max_silent`` unanswered TTLs."""
+        return "silent" if self.stop_ttl is not None else None
+
+    @property
+    def not_probed(self) -> int:
+        """TTLs up to ``max_ttl`` that were never probed because the path went silent."""
+        return self.settings.max_ttl - self.stop_ttl if self.stop_ttl is not None else 0
 
     @property
     def _total(self) -> int:
@@ -146,6 +175,8 @@ class TraceSession:
     def horizon(self) -> int:
         """The highest TTL that may be probed now (see the module's sending strategy)."""
         if self._silent_ttl > self._router_ttl:  # silence beyond the last router
+            if self.settings.max_silent > 0:
+                return min(self.last_ttl, self._router_ttl + self.settings.max_silent)
             return self.last_ttl
         return min(self.last_ttl, self._router_ttl + max(1, self.settings.ahead))
 
@@ -198,6 +229,7 @@ class TraceSession:
         p.rtt_ns = rtt if 0 <= rtt <= mono_rtt else mono_rtt  # a clock step: monotonic
         p.answer = a
         self._first_rtt.setdefault(p.ttl, p.rtt_ns)
+        self._max_rtt = max(self._max_rtt, p.rtt_ns)
         self._finish(p)
         if not a.final:
             self._router_ttl = max(self._router_ttl, p.ttl)
@@ -221,6 +253,8 @@ class TraceSession:
             later = [ttl for ttl in first if ttl > p.ttl]
             if later:
                 return min(limit, int(first[min(later)] * near))
+        if (here > 0 or near > 0) and self._max_rtt:
+            return min(limit, max(ADAPT * self._max_rtt, ADAPT_FLOOR_NS))
         return limit
 
     def expire(self, mono_ns: int) -> None:
@@ -245,7 +279,25 @@ class TraceSession:
                 break
             out.append(Hop(ttl, tuple(_result(p) for p in group)))
             self._emitted += 1
+            self._note_silence(ttl, group)
         return out
+
+    def _note_silence(self, ttl: int, group: list[_Probe]) -> None:
+        """Count unanswered hops in a row; stop after ``max_silent`` of them past the
+        last answer (and only if nothing beyond them answered either)."""
+        if any(p.answer is not None for p in group):
+            self._silent_run = 0
+            return
+        self._silent_run += 1
+        limit = self.settings.max_silent
+        if (limit <= 0 or self._silent_run < limit or self.final_ttl is not None
+                or ttl >= self.settings.max_ttl
+                or any(p.answer is not None for p in self._probes if p.ttl > ttl)):  # fmt: skip
+            return
+        self.stop_ttl = ttl
+        for q in self._probes:  # nothing beyond the stop is waited for
+            if q.ttl > ttl:
+                self._finish(q)
 
 
 def _result(p: _Probe) -> ProbeResult:
@@ -278,3 +330,6 @@ class TraceResult:
     reached: bool
     hops: tuple[Hop, ...]
     elapsed_ms: float
+    stopped: str | None = None  # "silent": ended on --max-silent unanswered TTLs
+    not_probed: int = 0  # TTLs up to max_ttl left unprobed when stopped
+    max_silent: int = 5

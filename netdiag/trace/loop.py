@@ -88,6 +88,7 @@ class TraceOptions:
     interface: str | None = None  # -i
     length: int | None = None  # packet length (total IP bytes)
     dont_fragment: bool = False  # -F
+    max_silent: int = 5  # --max-silent: stop after N silent TTLs past the last answer; 0: off
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_ttl <= 255:
@@ -106,11 +107,13 @@ class TraceOptions:
             raise UsageError(f"too big packetlen {self.length} specified")
         if self.family not in (None, 4, 6):
             raise UsageError(f"family {self.family}: use 4 or 6")
+        if not 0 <= self.max_silent <= 255:
+            raise UsageError(f"--max-silent {self.max_silent}: use 0..255 (0 probes every TTL)")
 
     @property
     def settings(self) -> TraceSettings:
         return TraceSettings(self.first_ttl, self.max_ttl, self.nqueries, self.simultaneous,
-                             self.wait)  # fmt: skip
+                             self.wait, max_silent=self.max_silent)  # fmt: skip
 
 
 def _random16(low: int = 1) -> int:
@@ -313,5 +316,5 @@ def traceroute(
         session = TraceSession(flow, opt.settings, key_base=_random16(0))
         tracer.run(session, collect)
     return TraceResult(target, address, family, opt.method, opt.max_ttl, flow.length,
-                       session.reached, tuple(hops),
-                       (time.monotonic_ns() - start) / 1e6)  # fmt: skip
+                       session.reached, tuple(hops), (time.monotonic_ns() - start) / 1e6,
+                       session.stopped, session.not_probed, opt.max_silent)  # fmt: skip

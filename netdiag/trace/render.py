@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from netdiag.trace.mtr import MtrReport
 
-__all__ = ["header", "hop_line", "mpls_text", "to_json", "mtr_table", "mtr_json"]
+__all__ = ["header", "hop_line", "stop_line", "mpls_text", "to_json", "mtr_table", "mtr_json"]
 
 Namer = Callable[[str], str | None]
 
@@ -63,6 +63,15 @@ def hop_line(hop: Hop, name_of: Namer | None = None, extensions: bool = False) -
     return "".join(parts)
 
 
+def stop_line(result: TraceResult) -> str:
+    """The last line of a trace that stopped on silence: how many TTLs were not probed."""
+    last = result.max_ttl - result.not_probed
+    skipped = (f"TTLs {last + 1}-{result.max_ttl}" if result.not_probed > 1
+               else f"TTL {result.max_ttl}")  # fmt: skip
+    return (f"stopped: {result.max_silent} hops in a row gave no answer; {skipped} "
+            f"({result.not_probed}) not probed (--max-silent 0 probes them)")
+
+
 def to_json(result: TraceResult) -> dict[str, Any]:
     hops = []
     for hop in result.hops:
@@ -80,6 +89,8 @@ def to_json(result: TraceResult) -> dict[str, Any]:
         "address": result.address,
         "method": str(result.method),
         "reached": result.reached,
+        "stopped": result.stopped,  # "silent", or null
+        "not_probed": result.not_probed,
         "hops": hops,
     }
 

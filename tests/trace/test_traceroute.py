@@ -163,7 +163,9 @@ def test_json_lists_the_hops_up_to_the_destination(make_lab):
     status, out = netdiag(lab, "traceroute", "--json", "-n", "-q", "2", lab.addr("dst"))
     assert status == 0
     doc = json.loads(out)
-    assert set(doc) == {"target", "address", "method", "reached", "hops"}
+    assert set(doc) == {"target", "address", "method", "reached", "stopped", "not_probed",
+                        "hops"}  # fmt: skip
+    assert doc["stopped"] is None and doc["not_probed"] == 0
     assert (doc["method"], doc["reached"], len(doc["hops"])) == ("udp", True, 9)
     assert doc["hops"][0]["ttl"] == 1
     first = doc["hops"][0]["probes"][0]
@@ -171,6 +173,33 @@ def test_json_lists_the_hops_up_to_the_destination(make_lab):
     assert first["from"] == "198.18.0.2" and first["mpls"] == [] and first["rtt_ms"] > 0
     assert doc["hops"][2]["probes"] == [{"from": None, "rtt_ms": None}] * 2
     assert [h["probes"][0]["from"] for h in doc["hops"]] == lab.hops(4)
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("family", [4, 6])
+def test_a_silent_tail_gives_traceroute8s_hops_then_one_stop_line(make_lab, require_tool, family):
+    # The destination drops the probes silently (nft): traceroute(8) prints stars up
+    # to -m (27 lines and 30 s with its defaults; -w 0.3 -m 12 here to keep the test
+    # short); netdiag stops after --max-silent (5) silent TTLs and says so.
+    require_tool("traceroute")
+    lab = make_lab(routers=3, silent_tail="dst")
+    dst = lab.addr("dst", family)
+    theirs = reference(lab, f"-{family}", "-n", "-w", "0.3", "-m", "12", dst)
+    start = time.monotonic()
+    status, mine = netdiag(lab, "traceroute", f"-{family}", "-n", dst)
+    elapsed = time.monotonic() - start
+    assert status == 0
+    *lines, stop = mine.splitlines()
+    assert hops("\n".join(lines))[:3] == hops(theirs)[:3] == [[h] * 3 for h in lab.hops(family)[:3]]
+    assert hops("\n".join(lines))[3:] == [[None] * 3] * 5
+    assert stop == ("stopped: 5 hops in a row gave no answer; TTLs 9-30 (22) not probed "
+                    "(--max-silent 0 probes them)")  # fmt: skip
+    assert elapsed < 1.5  # a few waits of 4 x the largest RTT (0.1 s floor), not 5 s each
+    status, doc = netdiag(lab, "traceroute", f"-{family}", "-n", "--json", "-m", "10", dst)
+    assert json.loads(doc)["stopped"] == "silent" and json.loads(doc)["not_probed"] == 2
+    status, full = netdiag(lab, "traceroute", f"-{family}", "-n", "--max-silent", "0", "-w",
+                           "0.3", "-m", "12", dst)  # fmt: skip
+    assert hops(full) == hops(theirs)  # 0: every TTL up to -m, as traceroute(8)
 
 
 # --------------------------------------------------------------------------- rate limits

@@ -136,7 +136,9 @@ def test_silence_past_the_last_router_opens_the_window_up_to_n():
     # A firewalled destination: after one wait with nothing answered beyond router 8,
     # the trace runs to max TTL at traceroute(8)'s pace (-N probes per wait).
     path = Path(dst_tokens=0)
-    s = TraceSession(FLOW, TraceSettings(max_ttl=30, simultaneous=16, wait=(5.0, 0, 0)))
+    s = TraceSession(
+        FLOW, TraceSettings(max_ttl=30, simultaneous=16, wait=(5.0, 0, 0), max_silent=0)
+    )
     run = simulate(s, path)
     assert [h.ttl for h in run.hops] == list(range(1, 31))
     assert all(h.addresses == [] for h in run.hops[8:])
@@ -171,3 +173,43 @@ def test_hops_are_handed_out_in_order():
     assert s.ready() == []  # hop 1 not complete yet
     s.received(decode(_answer_bytes(batch[0][2], 1, 5), 228), 10, None)
     assert [h.ttl for h in s.ready()] == [1, 2]
+
+
+def test_a_silent_tail_stops_after_max_silent_ttls_and_waits_a_few_rtts():
+    # The destination drops every probe: 8 routers answer, then TTLs 9-13 (5 in a row,
+    # mtr's --max-unknown default) are probed at once, waited for ADAPT x the largest
+    # RTT (at least the 0.1 s floor) instead of 5 s, and the trace stops there.
+    path = Path(dst_tokens=0)
+    s = TraceSession(FLOW, TraceSettings(max_ttl=30), key_base=11)
+    run = simulate(s, path)
+    assert [h.ttl for h in run.hops] == list(range(1, 14))
+    assert all(h.addresses == [] for h in run.hops[8:])
+    assert s.stopped == "silent" and s.stop_ttl == 13 and s.not_probed == 17
+    assert max(run.sent) == 13  # nothing beyond the stop was sent
+    assert run.elapsed_ns < 3 * 0.1e9  # a few floors, never the 5 s wait
+
+
+def test_fewer_silent_ttls_than_max_silent_do_not_stop_the_trace():
+    path = Path(silent=frozenset({3, 4, 5, 6}))
+    s = TraceSession(FLOW, TraceSettings(max_ttl=30), key_base=13)
+    run = simulate(s, path)
+    assert s.stopped is None
+    assert run.hops[-1].addresses == [DST]
+
+
+def test_max_silent_counts_from_the_start_when_nothing_answers():
+    path = Path(silent=frozenset(range(1, 31)), dst_tokens=0)
+    s = TraceSession(FLOW, TraceSettings(max_ttl=30, max_silent=2), key_base=17)
+    run = simulate(s, path)
+    assert [h.ttl for h in run.hops] == [1, 2] and s.not_probed == 28
+    assert run.elapsed_ns < 5.0e9 + 1e9  # nothing answered: the full -w once
+
+
+def test_wait_max_alone_keeps_traceroute8s_meaning():
+    # -w 1 (here = near = 0): every probe waits the full second, even after answers.
+    s = TraceSession(FLOW, TraceSettings(max_ttl=2, nqueries=1, wait=(1.0, 0, 0)))
+    batch = s.to_send()
+    for n, _ttl, _key in batch:
+        s.sent(n, 0, 0)
+    s.received(decode(_answer_bytes(batch[0][2], 1, 5), 228), 50_000, None)
+    assert s.next_deadline() == 1_000_000_000
