@@ -132,6 +132,8 @@ class TraceSession:
     key_base: int = 0
     final_ttl: int | None = None
     reached: bool = False
+    ttls: tuple[int, ...] | None = None  # only these TTLs (ascending; mtr's pacing); None: all
+    rtt_hint_ns: int = 0  # the largest RTT known before this session (mtr's earlier rounds)
     _probes: list[_Probe] = field(default_factory=list)
     _by_key: dict[int, _Probe] = field(default_factory=dict)
     _in_flight: int = 0
@@ -145,12 +147,18 @@ class TraceSession:
 
     def __post_init__(self) -> None:
         self._router_ttl = self.settings.first_ttl - 1
+        self._max_rtt = self.rtt_hint_ns
 
     @property
     def last_ttl(self) -> int:
         if self.final_ttl is not None:
             return self.final_ttl
         return self.stop_ttl if self.stop_ttl is not None else self.settings.max_ttl
+
+    @property
+    def max_rtt_ns(self) -> int:
+        """The largest RTT of any answer so far (or the hint it started with)."""
+        return self._max_rtt
 
     @property
     def stopped(self) -> str | None:
@@ -163,13 +171,21 @@ class TraceSession:
         return self.settings.max_ttl - self.stop_ttl if self.stop_ttl is not None else 0
 
     @property
+    def _ttl_list(self) -> range | list[int]:
+        """The TTLs this session probes, up to the last one (a prefix stays a prefix:
+        the last TTL only ever comes down)."""
+        last = self.last_ttl
+        if self.ttls is None:
+            return range(self.settings.first_ttl, last + 1)
+        return [t for t in self.ttls if t <= last]
+
+    @property
     def _total(self) -> int:
-        s = self.settings
-        return (self.last_ttl - s.first_ttl + 1) * s.nqueries
+        return len(self._ttl_list) * self.settings.nqueries
 
     @property
     def done(self) -> bool:
-        return self._emitted >= self.last_ttl - self.settings.first_ttl + 1
+        return self._emitted >= len(self._ttl_list)
 
     @property
     def horizon(self) -> int:
@@ -186,7 +202,7 @@ class TraceSession:
         n = len(self._probes)
         if self._in_flight >= s.simultaneous or n >= self._total:
             return None
-        ttl = s.first_ttl + n // s.nqueries
+        ttl = self._ttl_list[n // s.nqueries]
         if ttl > self.horizon:
             return None
         p = _Probe(n, ttl, probe_key(self.flow, self.key_base, n))
@@ -272,7 +288,7 @@ class TraceSession:
         s = self.settings
         out = []
         while not self.done:
-            ttl = s.first_ttl + self._emitted
+            ttl = self._ttl_list[self._emitted]
             lo = self._emitted * s.nqueries
             group = self._probes[lo : lo + s.nqueries]
             if len(group) < s.nqueries or not all(p.done for p in group):

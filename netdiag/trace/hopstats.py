@@ -4,9 +4,14 @@ Pure: fed one probe outcome at a time (``HopStats.add(address, rtt_ms)``, addres
 None for a probe nobody answered), summarised into frozen :class:`HostSummary`
 rows. Conventions (mtr's, where it has one):
 
-- ``sent`` counts the probes sent to the hop; loss is the share of those that no
-  one answered. It belongs to the hop, so every responder of a hop shows the
-  hop's loss and sent count; the RTT figures are each responder's own.
+- ``sent`` counts the probes sent to the hop. Loss is *path* loss
+  (:func:`netdiag.trace.ratelimit.path_loss`): unanswered here and as much at
+  every later hop; the rest of the hop's unanswered probes are ``unanswered_pct``
+  (rate limiting, or a router that does not answer at all), and a hop whose
+  misses its ICMP token bucket explains is ``rate_limited``. Without path
+  figures (a hop on its own) loss is the plain unanswered share. Loss belongs to
+  the hop, so every responder of a hop shows the hop's loss and sent count; the
+  RTT figures are each responder's own.
 - StDev is the sample standard deviation (n - 1 in the denominator; 0 below two
   samples), accumulated with Welford's update so it needs no list of samples.
 - Jitter is the mean absolute difference of consecutive RTTs of one responder
@@ -18,6 +23,7 @@ from __future__ import annotations
 import math
 
 from netdiag.records import dataclass, field
+from netdiag.trace.ratelimit import BucketModel, PathLoss
 
 __all__ = ["HostSummary", "HopSummary", "HopStats", "HostAccumulator"]
 
@@ -34,12 +40,15 @@ class HostSummary:
     worst_ms: float | None
     stdev_ms: float | None
     jitter_ms: float | None
+    unanswered_pct: float = 0.0
+    rate_limited: bool = False
 
 
 @dataclass(frozen=True)
 class HopSummary:
     ttl: int
     hosts: tuple[HostSummary, ...]
+    probe_interval_s: float | None = None  # mean time between probes to this hop
 
 
 @dataclass
@@ -82,23 +91,51 @@ class HopStats:
     sent: int = 0
     answered: int = 0
     hosts: dict[str, HostAccumulator] = field(default_factory=dict)
+    bucket: BucketModel | None = None  # the hop's ICMP rate limit, if it has one
+    first_at: float | None = None
+    last_at: float | None = None
 
-    def add(self, address: str | None, rtt_ms: float | None) -> None:
+    def add(self, address: str | None, rtt_ms: float | None, at: float | None = None) -> None:
+        """One probe's outcome; ``at`` (seconds, any origin) is when it was sent."""
         self.sent += 1
+        answered = address is not None and rtt_ms is not None
+        if at is not None:
+            self.first_at = at if self.first_at is None else self.first_at
+            self.last_at = at
+            if self.bucket is not None:
+                self.bucket.observe(at, answered)
         if address is None or rtt_ms is None:
             return
         self.answered += 1
         self.hosts.setdefault(address, HostAccumulator()).add(rtt_ms)
 
     @property
+    def missed(self) -> int:
+        return self.sent - self.answered
+
+    @property
+    def explained(self) -> int:
+        """Misses the hop's rate-limit model accounts for (0 without a model)."""
+        return min(self.bucket.explained, self.missed) if self.bucket is not None else 0
+
+    @property
     def loss_pct(self) -> float:
         return 100.0 * (self.sent - self.answered) / self.sent if self.sent else 0.0
 
-    def summary(self) -> HopSummary:
-        loss = self.loss_pct
+    @property
+    def probe_interval_s(self) -> float | None:
+        if self.first_at is None or self.last_at is None or self.sent < 2:
+            return None
+        return (self.last_at - self.first_at) / (self.sent - 1)
+
+    def summary(self, path: PathLoss | None = None) -> HopSummary:
+        loss = self.loss_pct if path is None else path.loss_pct
+        unans = 0.0 if path is None else path.unanswered_pct
+        limited = False if path is None else path.rate_limited
         if not self.hosts:
-            row = HostSummary(None, loss, self.sent, 0, None, None, None, None, None, None)
-            return HopSummary(self.ttl, (row,))
+            row = HostSummary(None, loss, self.sent, 0, None, None, None, None, None, None,
+                              unans, limited)  # fmt: skip
+            return HopSummary(self.ttl, (row,), self.probe_interval_s)
         rows = tuple(
             HostSummary(
                 address,
@@ -111,7 +148,9 @@ class HopStats:
                 h.worst,
                 h.stdev,
                 h.jitter,
+                unans,
+                limited,
             )  # fmt: skip
             for address, h in self.hosts.items()
         )
-        return HopSummary(self.ttl, rows)
+        return HopSummary(self.ttl, rows, self.probe_interval_s)

@@ -99,18 +99,45 @@ def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
+#: The report's legend: what the loss columns mean.
+MTR_LEGEND = ("Loss%: lost on the path (unanswered here and as much at every later hop); "
+              "Unans%: unanswered here only (ICMP rate limiting or a silent router, not loss); "
+              "RL: rate-limited (its misses follow an ICMP token bucket)")  # fmt: skip
+
+
+def _pacing_note(report: MtrReport) -> str | None:
+    """Which hops were probed at another rate than the destination, and at what rate."""
+    slower = [(h.ttl, h.probe_interval_s) for h in report.hops[:-1]
+              if h.probe_interval_s is not None
+              and h.probe_interval_s > report.interval * 1.25]  # fmt: skip
+    if not slower or not report.hops:
+        return None
+    text = ", ".join(f"{ttl} every {iv:.1f} s" for ttl, iv in slower)
+    return (f"Paced to spare their ICMP rate limits: hop {text}; the destination every "
+            f"{report.interval:g} s.")
+
+
 def mtr_table(report: MtrReport, hostname: str, name_of: Namer | None = None) -> str:
-    """mtr's report: one row per responder, extra responders of a hop beneath it."""
+    """mtr's report: one row per responder, extra responders of a hop beneath it; then
+    the legend of the loss columns, and which hops were probed at a slower pace."""
     rows = []
     for hop in report.hops:
         for i, h in enumerate(hop.hosts):
             where = "???" if h.address is None else _label(h.address, name_of)
             rows.append([f"{hop.ttl}." if i == 0 else "", "|-- " + where, f"{h.loss_pct:.1f}%",
-                         h.sent, _ms(h.last_ms), _ms(h.avg_ms), _ms(h.best_ms), _ms(h.worst_ms),
+                         f"{h.unanswered_pct:.1f}%", "RL" if h.rate_limited else "-", h.sent,
+                         _ms(h.last_ms), _ms(h.avg_ms), _ms(h.best_ms), _ms(h.worst_ms),
                          _ms(h.stdev_ms), _ms(h.jitter_ms)])  # fmt: skip
-    heads = ["", f"HOST: {hostname}", "Loss%", "Snt", "Last", "Avg", "Best", "Wrst", "StDev",
-             "Jttr"]  # fmt: skip
-    return plain_table(rows, heads, colalign=("right", "left") + ("right",) * 8)
+    heads = ["", f"HOST: {hostname}", "Loss%", "Unans%", "RL", "Snt", "Last", "Avg", "Best",
+             "Wrst", "StDev", "Jttr"]  # fmt: skip
+    table = plain_table(rows, heads, colalign=("right", "left") + ("right",) * 10)
+    lines = [table, MTR_LEGEND]
+    note = _pacing_note(report)
+    if note:
+        lines.append(note)
+    if report.stopped == "silent":
+        lines.append("The path went silent: the report stops after --max-silent silent hops.")
+    return "\n".join(lines)
 
 
 def _host_json(h: HostSummary) -> dict[str, Any]:
@@ -120,6 +147,8 @@ def _host_json(h: HostSummary) -> dict[str, Any]:
     return {
         "address": h.address,
         "loss_pct": round(h.loss_pct, 1),
+        "unanswered_pct": round(h.unanswered_pct, 1),
+        "rate_limited": h.rate_limited,
         "sent": h.sent,
         "last_ms": r(h.last_ms),
         "avg_ms": r(h.avg_ms),
@@ -133,7 +162,15 @@ def _host_json(h: HostSummary) -> dict[str, Any]:
 def mtr_json(report: MtrReport) -> dict[str, Any]:
     return {
         "target": report.target,
+        "interval_s": report.interval,
+        "stopped": report.stopped,
         "hops": [
-            {"ttl": hop.ttl, "hosts": [_host_json(h) for h in hop.hosts]} for hop in report.hops
+            {
+                "ttl": hop.ttl,
+                "probe_interval_s": (None if hop.probe_interval_s is None
+                                     else round(hop.probe_interval_s, 3)),  # fmt: skip
+                "hosts": [_host_json(h) for h in hop.hosts],
+            }
+            for hop in report.hops
         ],
     }
