@@ -121,8 +121,11 @@ def mtr(
                 known = limit < topt.max_ttl or rounds > 0
                 ttls: tuple[int, ...] | None = None
                 if known:  # the destination every round, the others while they have tokens
-                    ttls = tuple(t for t in range(topt.first_ttl, limit + 1)
-                                 if t == limit or pacers.setdefault(t, Pacer(period)).take(at))
+                    ttls = tuple(
+                        t
+                        for t in range(topt.first_ttl, limit + 1)
+                        if t == limit or pacers.setdefault(t, Pacer(period)).take(at)
+                    )
                 else:  # the first round spends a token of every hop it probes
                     for t in range(topt.first_ttl, limit + 1):
                         pacers.setdefault(t, Pacer(period)).take(at)

@@ -12,9 +12,9 @@ Three pieces:
 
 - :class:`BucketModel` follows a node's probes and answers against simulated
   buckets with the kernel's rule, started at every level from full to empty in
-  half tokens (an earlier run may have left it anywhere). The start that contradicts the answers least
-  (an answer where the bucket had no token) says which misses the bucket
-  explains: those are *unanswered*, not lost.
+  half tokens (an earlier run may have left it anywhere). The start that fits
+  the answers best (:attr:`BucketModel.explained`) says which misses the
+  bucket explains: those are *unanswered*, not lost.
 - :func:`path_loss` turns per-hop counts into path loss: a probe unanswered at
   a hop is lost only if the evidence says the path itself loses it, i.e. the
   hops after it (the destination included) lose as much (mtr's rule of thumb,

@@ -68,8 +68,10 @@ def stop_line(result: TraceResult) -> str:
     last = result.max_ttl - result.not_probed
     skipped = (f"TTLs {last + 1}-{result.max_ttl}" if result.not_probed > 1
                else f"TTL {result.max_ttl}")  # fmt: skip
-    return (f"stopped: {result.max_silent} hops in a row gave no answer; {skipped} "
-            f"({result.not_probed}) not probed (--max-silent 0 probes them)")
+    return (
+        f"stopped: {result.max_silent} hops in a row gave no answer; {skipped} "
+        f"({result.not_probed}) not probed (--max-silent 0 probes them)"
+    )
 
 
 def to_json(result: TraceResult) -> dict[str, Any]:
@@ -113,8 +115,10 @@ def _pacing_note(report: MtrReport) -> str | None:
     if not slower or not report.hops:
         return None
     text = ", ".join(f"{ttl} every {iv:.1f} s" for ttl, iv in slower)
-    return (f"Paced to spare their ICMP rate limits: hop {text}; the destination every "
-            f"{report.interval:g} s.")
+    return (
+        f"Paced to spare their ICMP rate limits: hop {text}; the destination every "
+        f"{report.interval:g} s."
+    )
 
 
 def mtr_table(report: MtrReport, hostname: str, name_of: Namer | None = None) -> str:
@@ -167,8 +171,9 @@ def mtr_json(report: MtrReport) -> dict[str, Any]:
         "hops": [
             {
                 "ttl": hop.ttl,
-                "probe_interval_s": (None if hop.probe_interval_s is None
-                                     else round(hop.probe_interval_s, 3)),  # fmt: skip
+                "probe_interval_s": (
+                    None if hop.probe_interval_s is None else round(hop.probe_interval_s, 3)
+                ),  # fmt: skip
                 "hosts": [_host_json(h) for h in hop.hosts],
             }
             for hop in report.hops
