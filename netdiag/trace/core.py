@@ -237,6 +237,11 @@ class TraceSession:
         a = match(self.flow, packet)
         if a is None:
             return None
+        return self.answered(a, mono_ns, wall_ns)
+
+    def answered(self, a: Answer, mono_ns: int, wall_ns: int | None) -> int | None:
+        """Feed one answer already matched to a key (the unprivileged loop reads them off
+        the error queue); returns the probe number it answered, or None."""
         p = self._by_key.get(a.key)
         if p is None or p.done or not p.was_sent:
             return None

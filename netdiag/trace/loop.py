@@ -31,7 +31,6 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
-import select
 import socket
 import struct
 import time
@@ -52,13 +51,21 @@ from netdiag.trace.core import (
     build_probe,
     min_length,
 )
+from netdiag.trace.drive import (
+    IP_MTU_DISCOVER,
+    IPV6_MTU_DISCOVER,
+    PMTUDISC_DONT,
+    PMTUDISC_PROBE,
+    SO_TIMESTAMPNS,
+    drive,
+)
 
-__all__ = ["TraceOptions", "Tracer", "traceroute", "make_flow", "PRIVILEGE_HINT"]
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from netdiag.trace.dgram import DgramTracer
 
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # SCM_TIMESTAMPNS too
-IP_MTU_DISCOVER = getattr(socket, "IP_MTU_DISCOVER", 10)
-IPV6_MTU_DISCOVER = getattr(socket, "IPV6_MTU_DISCOVER", 23)
-PMTUDISC_DONT, PMTUDISC_PROBE = 0, 3  # IP_PMTUDISC_* == IPV6_PMTUDISC_* (linux/in.h, in6.h)
+__all__ = ["TraceOptions", "Tracer", "open_tracer", "traceroute", "make_flow", "PRIVILEGE_HINT"]
+
 SOL_RAW = 255
 ICMP_FILTER = 1
 ICMP6_FILTER = 1
@@ -169,6 +176,16 @@ def _raw(family: int, proto: int) -> socket.socket:
         raise PrivilegeError(PRIVILEGE_HINT) from None
 
 
+def open_tracer(flow: Flow, opt: TraceOptions) -> Tracer | DgramTracer:
+    """Raw sockets where allowed; else datagram sockets and the error queue (-U, -I)."""
+    try:
+        return Tracer(flow, opt)
+    except PrivilegeError:
+        from netdiag.trace.dgram import DgramTracer
+
+        return DgramTracer(flow, interface=opt.interface, dont_fragment=opt.dont_fragment)
+
+
 class Tracer:
     """Open sockets for one flow; :meth:`run` drives a :class:`TraceSession` to its end."""
 
@@ -272,23 +289,7 @@ class Tracer:
 
     def run(self, session: TraceSession, on_hop: Callable[[Hop], None]) -> None:
         """Send, wait and feed until the session is done; hops go to ``on_hop`` in order."""
-        while True:
-            while (nxt := session.next_probe()) is not None:
-                self._send(session, *nxt)
-                for sock in self.readers:  # read as we go: see "Clocks" above
-                    self._drain(session, sock)
-            for sock in self.readers:
-                self._drain(session, sock)
-            session.expire(time.monotonic_ns())
-            for hop in session.ready():
-                on_hop(hop)
-            if session.done:
-                return
-            deadline = session.next_deadline()
-            if deadline is None:  # nothing in flight: the next pass sends or is done
-                continue
-            timeout = max(0.0, (deadline - time.monotonic_ns()) / 1e9)
-            select.select(self.readers, [], [], timeout)
+        drive(self, session, on_hop)
 
 
 def traceroute(
@@ -310,7 +311,7 @@ def traceroute(
             on_hop(hop)
 
     start = time.monotonic_ns()
-    with Tracer(flow, opt) as tracer:
+    with open_tracer(flow, opt) as tracer:
         if on_start is not None:
             on_start(TraceStart(target, address, family, opt.method, opt.max_ttl, flow.length))
         session = TraceSession(flow, opt.settings, key_base=_random16(0))

@@ -36,7 +36,7 @@ from netdiag.probing.resolve import resolve
 from netdiag.records import dataclass
 from netdiag.trace.core import Hop, Method, TraceSession, TraceSettings
 from netdiag.trace.hopstats import HopStats, HopSummary
-from netdiag.trace.loop import TraceOptions, Tracer, make_flow
+from netdiag.trace.loop import TraceOptions, make_flow, open_tracer
 from netdiag.trace.ratelimit import BucketModel, Pacer, default_period, path_loss
 
 __all__ = ["MtrOptions", "MtrReport", "mtr"]
@@ -109,7 +109,7 @@ def mtr(
         return MtrReport(target, address, family, topt.method, rounds, reached, hops,
                          interrupted, opt.interval, stopped)  # fmt: skip
 
-    with Tracer(flow, topt) as tracer:
+    with open_tracer(flow, topt) as tracer:
         start = time.monotonic()
         try:
             while opt.count is None or rounds < opt.count:

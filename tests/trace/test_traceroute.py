@@ -12,6 +12,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import time
 from contextlib import redirect_stdout
@@ -22,7 +23,9 @@ import pytest
 from netdiag.cli import main
 from netdiag.lab.netns import in_netns
 from netdiag.trace.core import Method
+from netdiag.trace.dgram import DgramTracer
 from netdiag.trace.loop import TraceOptions, traceroute
+from netdiag.trace.probe import Flow
 
 TIMEOUT = 30
 _ADDR = re.compile(r"^[0-9a-f.:]+$")
@@ -288,3 +291,99 @@ def test_tcp_rtts_are_in_the_range_of_udp_and_icmp_ones(make_lab):
             median[flag] = statistics.median(rtts(proc.stdout))
         others = min(median["-U"], median["-I"])
         assert median["-T"] <= max(5 * others, others + 0.2), (family, median)
+
+
+# --------------------------------------------------------------------------- without privileges
+# As uid/gid 65534 (setpriv) in the lab, side by side with the root trace and with
+# traceroute(8)'s own unprivileged UDP trace; nobody runs the copy of netdiag that the
+# ``nobody_netdiag`` fixture makes.
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def as_nobody(lab, nobody, *argv: str) -> subprocess.CompletedProcess[str]:
+    code = (f"import sys; sys.path.insert(0, {nobody.path!r}); from netdiag.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")  # fmt: skip
+    return lab.exec("src", [*NOBODY, nobody.python, "-c", code, *argv], capture_output=True,
+                    text=True, timeout=60)  # fmt: skip
+
+
+def traceroute8_as_nobody(lab, *argv: str) -> str:
+    proc = lab.exec("src", [*NOBODY, "traceroute", *argv], capture_output=True, text=True,
+                    timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def set_group_range(lab, value: str) -> None:
+    with in_netns(lab.src.netns):
+        with open("/proc/sys/net/ipv4/ping_group_range", "w") as f:
+            f.write(value)
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("family", [4, 6])
+def test_as_nobody_the_hops_are_the_root_traces_and_traceroute8s(
+    make_lab, nobody_netdiag, require_tool, family
+):
+    require_tool("traceroute")
+    lab = make_lab(routers=8)
+    dst = lab.addr("dst", family)
+    expected = [[h] * 3 for h in lab.hops(family)]
+    theirs = traceroute8_as_nobody(lab, f"-{family}", "-U", "-n", dst)
+    assert hops(theirs) == expected, theirs
+    for flag in ("-U", "-I"):
+        _status, root = netdiag(lab, "traceroute", f"-{family}", flag, "-n", dst)
+        proc = as_nobody(lab, nobody_netdiag, "traceroute", f"-{family}", flag, "-n", dst)
+        assert proc.returncode == 0, proc.stderr
+        assert hops(proc.stdout) == hops(root) == expected, proc.stdout  # no extra '*'
+        proc = as_nobody(lab, nobody_netdiag, "mtr", f"-{family}", flag, "--json", "-n", "-c",
+                         "5", "-i", "0.1", dst)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        hosts = [h["hosts"][0] for h in json.loads(proc.stdout)["hops"]]
+        assert [h["address"] for h in hosts] == lab.hops(family)
+        assert all(h["loss_pct"] == 0.0 and h["unanswered_pct"] == 0.0 for h in hosts)
+
+
+@pytest.mark.root
+def test_as_nobody_an_icmp_trace_loses_no_probe_to_a_pending_error(make_lab, nobody_netdiag,
+                                                                    require_tool):  # fmt: skip
+    # traceroute(8) -I without root loses every second probe: the ICMP error pending
+    # on its one socket fails the next sendto() with EHOSTUNREACH (peers.md).
+    require_tool("traceroute")
+    lab = make_lab(routers=4)
+    dst = lab.addr("dst")
+    theirs = traceroute8_as_nobody(lab, "-I", "-n", dst)
+    proc = as_nobody(lab, nobody_netdiag, "traceroute", "-I", "-n", "-q", "5", dst)
+    assert proc.returncode == 0, proc.stderr
+    assert hops(proc.stdout) == [[h] * 5 for h in lab.hops(4)]
+    print(f"traceroute(8) -I as nobody:\n{theirs}")
+
+
+@pytest.mark.root
+def test_as_nobody_tcp_and_an_excluded_group_get_one_line_and_exit_2(make_lab, nobody_netdiag):
+    lab = make_lab(routers=1)
+    dst = lab.addr("dst")
+    proc = as_nobody(lab, nobody_netdiag, "traceroute", "-T", "-n", dst)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert "-T needs a raw socket" in line and "setcap cap_net_raw+ep" in line
+    set_group_range(lab, "1 0")
+    proc = as_nobody(lab, nobody_netdiag, "traceroute", "-I", "-n", dst)
+    assert proc.returncode == 2 and proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert "ping_group_range (1 0) excludes group 65534" in line and "use -U" in line
+    proc = as_nobody(lab, nobody_netdiag, "traceroute", "-U", "-n", "-m", "3", dst)
+    assert proc.returncode == 0  # UDP needs no group
+
+
+def test_udp_keys_come_back_from_the_quoted_payload():
+    # The error queue gives the quoted UDP payload: the key is the checksum the kernel
+    # computed over it, which is the one the probe was built for.
+    flow = Flow(4, Method.UDP, "198.18.0.1", "198.18.8.2", 40000, 33434, 60)
+    tracer = DgramTracer.__new__(DgramTracer)
+    tracer.flow = flow
+    for key in (1, 2, 300, 0xFFFE):
+        assert tracer._key(tracer._payload(key)) == key
+        assert tracer._key(tracer._payload(key)[:2]) == key  # a short quote still does
+    assert tracer._key(b"") is None  # an 8-byte quote (RFC 792): unmatched
