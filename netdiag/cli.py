@@ -77,6 +77,8 @@ COMMAND_MODULES: dict[str, str] = {
     "impair": "udptest.cli",
     "lab": "lab.cli",
     "sockets": "sockets.cli",
+    "tcp": "tcpanalysis.cli",
+    "fping": "fping.cli",
 }
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "netdiag"
-JOBS = {"ping", "trace", "udptest", "sockets", "lab", "inspect"}
+JOBS = {"ping", "trace", "udptest", "sockets", "lab", "inspect", "tcpanalysis", "multi",
+        "fping", "api", "aio"}  # fmt: skip
 SHARED = {"packets", "netlink", "capture", "metrics", "render", "probing", "errors", "argtypes",
           "lazy", "records"}  # fmt: skip
 

@@ -12,10 +12,15 @@
 The public names below load their module on first use.
 """
 
+import sys as _sys
+from types import ModuleType as _ModuleType
+
 from netdiag.lazy import lazy_attributes
 
 TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
 if TYPE_CHECKING:
+    from typing import Any
+
     from netdiag.ping.core import PingSession
     from netdiag.ping.events import PingError, PingReply, PingResult, PortReply
     from netdiag.ping.options import PingOptions
@@ -46,3 +51,16 @@ __getattr__ = lazy_attributes(
         "PortSession": "netdiag.ping.portcore",
     },
 )
+
+
+# ``netdiag.ping(host, ...)`` is the Python API's ping (netdiag/api.py), and this package
+# is ``netdiag.ping`` too: importing it binds the package to that name on ``netdiag``.
+# So the package is callable, and calling it is the API's ping.
+class _CallablePackage(_ModuleType):
+    def __call__(self, *args: "Any", **kwargs: "Any") -> "Any":
+        from netdiag.api import ping as api_ping
+
+        return api_ping(*args, **kwargs)
+
+
+_sys.modules[__name__].__class__ = _CallablePackage

@@ -59,7 +59,7 @@ from netdiag.probing import sockfilter
 from netdiag.probing.privileges import drop_privileges
 from netdiag.probing.resolve import is_address
 
-__all__ = ["port_ping", "source_address"]
+__all__ = ["port_ping", "source_address", "icmp_error_socket"]
 
 _ICMP_ERRORS = {4: (3, 4, 5, 11, 12), 6: (1, 2, 3, 4)}
 _LINKTYPE = {4: 228, 6: 229}  # raw IPv4 / raw IPv6
@@ -125,7 +125,7 @@ def _raw(family: int, proto: int) -> socket.socket:
         ) from None
 
 
-def _icmp_error_socket(family: int) -> socket.socket:
+def icmp_error_socket(family: int) -> socket.socket:
     """A raw ICMP(v6) socket that receives only error messages."""
     sock = _raw(family, socket.IPPROTO_ICMP if family == 4 else socket.IPPROTO_ICMPV6)
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
@@ -259,7 +259,7 @@ def port_ping(
         if protocol == "tcp":
             sock = _raw(family, socket.IPPROTO_TCP)
             sockets.append(sock)
-            errors_sock = _icmp_error_socket(family)
+            errors_sock = icmp_error_socket(family)
             sockets.append(errors_sock)
             icmp_sock: socket.socket | None = errors_sock
             reserve = socket.socket(af, socket.SOCK_STREAM)  # holds our source port

@@ -24,6 +24,7 @@ BENCHMARKS = (
 
 
 def main(argv: list[str]) -> int:
+    ("bench_fping", "sweep of a half-alive /24, -r 0 -t 500 (and -i 1), vs fping 5.1", True),
     wanted = set(argv) or {m.removeprefix("bench_") for m, _, _ in BENCHMARKS}
     for module, title, needs_root in BENCHMARKS:
         if module.removeprefix("bench_") not in wanted:
