@@ -16,6 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 BENCHMARKS = (
     ("bench_startup", "start-up of each command on a trivial input, vs python -c pass", False),
     ("bench_decode", "packet decoding: netdiag vs dpkt vs scapy", False),
+    ("bench_readfilter", "filtered read and read -w of the 200k mix, vs tcpdump -r", False),
+    ("bench_tcpan", "tcp analyze on 200k segments, vs tshark -z conv,tcp -z expert", False),
     ("bench_ping", "ping RTT, 100 probes at 10 ms across a 4-router lab, vs iputils", True),
     ("bench_trace", "traceroute wall time on an 8-router lab, vs traceroute(8)", True),
     ("bench_sniff", "capture cost per packet on a veth flood, vs tcpdump", True),
