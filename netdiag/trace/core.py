@@ -20,6 +20,19 @@ a probe dropped there cannot be told from a silent hop. So the session
 - never sends a TTL beyond the lowest TTL the destination (or a final
   unreachable) has answered from, and from then on waits only for TTLs below it.
 
+The scout: one probe goes out at ``max_ttl``. It reaches the destination (if the
+path is shorter), whose answer tells by the TTL left in it how far the
+destination is (:func:`netdiag.trace.probe.hops_from_ttl`), and from then on
+every TTL up to that distance may be probed at once: on a path with real delay
+the trace takes about two round trips, not one per two hops. It is not a hop of
+the trace, and nothing goes past the distance it gave. With ``-I`` and ``-T``
+the destination's answers (echo replies, SYN-ACK or RST) are not rate-limited,
+so the scout is the first probe sent. With ``-U`` the answer is a port
+unreachable, which costs the destination an ICMP token: the scout goes out only
+once the first answer shows a delay worth saving (``SCOUT_RTT_NS``), never on a
+LAN path. An estimate beyond ``max_ttl``, or from an answer without a TTL, is
+ignored.
+
 Silent tails: after ``max_silent`` TTLs in a row (default 5, as mtr's
 ``--max-unknown``; 0: probe every TTL up to ``max_ttl``) that nobody answered,
 past the highest TTL that was answered, the trace stops: those TTLs were probed
@@ -46,6 +59,7 @@ from netdiag.trace.probe import (
     Method,
     annotation,
     build_probe,
+    hops_from_ttl,
     match,
     min_length,
     probe_key,
@@ -69,6 +83,9 @@ __all__ = [
 ]
 
 _NS = 1_000_000_000
+SCOUT = -1  # the probe number of the scout
+SCOUT_RTT_NS = 1_000_000  # -U: a first answer this slow sends the scout
+_SCOUT_KEY_N = 4000  # its key index: beyond every regular probe's (255 TTLs x 10 queries)
 #: A probe no hint covers waits ADAPT x the largest RTT seen, at least the floor.
 ADAPT = 4
 ADAPT_FLOOR_NS = 100_000_000
@@ -106,6 +123,7 @@ class TraceSettings:
     wait: tuple[float, float, float] = (5.0, 3.0, 10.0)  # max, here, near (traceroute(8))
     ahead: int = 2  # TTLs probed beyond the highest hop a router answered from
     max_silent: int = 5  # silent TTLs in a row past the last answer that end the trace; 0: off
+    scout: bool = True  # one probe at max_ttl first, to learn the destination's distance
 
 
 @dataclass
@@ -144,10 +162,15 @@ class TraceSession:
     _max_rtt: int = 0  # largest RTT of any answer so far (ns)
     _silent_run: int = 0  # hops handed out in a row with no answer at all
     stop_ttl: int | None = None  # the last TTL probed when the trace stopped on silence
+    _scout: _Probe | None = None
+    _scout_ok: bool = False  # a scout may still be sent
+    _scout_ttl: int = 0  # the destination's distance, as the scout's answer told
 
     def __post_init__(self) -> None:
         self._router_ttl = self.settings.first_ttl - 1
         self._max_rtt = self.rtt_hint_ns
+        st = self.settings
+        self._scout_ok = st.scout and self.ttls is None and st.max_ttl > st.first_ttl + st.ahead
 
     @property
     def last_ttl(self) -> int:
@@ -190,6 +213,8 @@ class TraceSession:
     @property
     def horizon(self) -> int:
         """The highest TTL that may be probed now (see the module's sending strategy)."""
+        if self._scout_ttl > self._router_ttl:  # the scout's distance, until a router
+            return min(self.last_ttl, self._scout_ttl)  # answers there (then it was short)
         if self._silent_ttl > self._router_ttl:  # silence beyond the last router
             if self.settings.max_silent > 0:
                 return min(self.last_ttl, self._router_ttl + self.settings.max_silent)
@@ -200,7 +225,18 @@ class TraceSession:
         """(probe number, ttl, key) of the next probe to send now, or None: wait."""
         s = self.settings
         n = len(self._probes)
-        if self._in_flight >= s.simultaneous or n >= self._total:
+        if self._in_flight >= s.simultaneous:
+            return None
+        if self._scout_ok and self.final_ttl is None and (
+            self.flow.method is not Method.UDP or self._max_rtt >= SCOUT_RTT_NS
+        ):
+            self._scout_ok = False
+            scout = _Probe(SCOUT, s.max_ttl, probe_key(self.flow, self.key_base, _SCOUT_KEY_N))
+            self._scout = scout
+            self._by_key[scout.key] = scout
+            self._in_flight += 1
+            return scout.n, scout.ttl, scout.key
+        if n >= self._total:
             return None
         ttl = self._ttl_list[n // s.nqueries]
         if ttl > self.horizon:
@@ -218,17 +254,30 @@ class TraceSession:
             out.append(nxt)
         return out
 
+    def _probe(self, n: int) -> _Probe:
+        if n == SCOUT and self._scout is not None:
+            return self._scout
+        return self._probes[n]
+
     def sent(self, n: int, mono_ns: int, wall_ns: int) -> None:
-        p = self._probes[n]
+        p = self._probe(n)
         p.mono_ns, p.wall_ns, p.was_sent = mono_ns, wall_ns, True
 
     def send_failed(self, n: int) -> None:
-        self._finish(self._probes[n])
+        self._finish(self._probe(n))
+
+    def _in_wait(self) -> list[_Probe]:
+        waiting = [p for p in self._probes if not p.done and p.was_sent]
+        if self._scout is not None and not self._scout.done and self._scout.was_sent:
+            waiting.append(self._scout)
+        return waiting
 
     def _finish(self, p: _Probe) -> None:
         if not p.done:
             p.done = True
             self._in_flight -= 1
+            if p.n == SCOUT:
+                return
             if p.answer is None and (self.final_ttl is None or p.ttl < self.final_ttl):
                 self._silent_ttl = max(self._silent_ttl, p.ttl)
 
@@ -248,6 +297,12 @@ class TraceSession:
         mono_rtt = mono_ns - p.mono_ns
         rtt = wall_ns - p.wall_ns if wall_ns is not None else mono_rtt
         p.rtt_ns = rtt if 0 <= rtt <= mono_rtt else mono_rtt  # a clock step: monotonic
+        if p.n == SCOUT:
+            self._finish(p)
+            distance = hops_from_ttl(a.reply_ttl) if a.final and a.reply_ttl else None
+            if distance is not None and self.settings.first_ttl <= distance <= p.ttl:
+                self._scout_ttl = distance
+            return None
         p.answer = a
         self._first_rtt.setdefault(p.ttl, p.rtt_ns)
         self._max_rtt = max(self._max_rtt, p.rtt_ns)
@@ -279,13 +334,13 @@ class TraceSession:
         return limit
 
     def expire(self, mono_ns: int) -> None:
-        for p in self._probes:
-            if not p.done and p.was_sent and mono_ns - p.mono_ns >= self._hint_ns(p):
+        for p in self._in_wait():
+            if mono_ns - p.mono_ns >= self._hint_ns(p):
                 self._finish(p)
 
     def next_deadline(self) -> int | None:
         """Monotonic ns at which the next probe in flight expires (None: none waits)."""
-        times = [p.mono_ns + self._hint_ns(p) for p in self._probes if not p.done and p.was_sent]
+        times = [p.mono_ns + self._hint_ns(p) for p in self._in_wait()]
         return min(times) if times else None
 
     def ready(self) -> list[Hop]:

@@ -70,6 +70,9 @@ SOL_RAW = 255
 ICMP_FILTER = 1
 ICMP6_FILTER = 1
 _TIMESPEC = struct.Struct("@qq")
+_INT = struct.Struct("@i")
+IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
+IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 _RECV_SIZE = 65536
 _ANC_SIZE = 256
 DEFAULT_UDP_PORT = 33434  # traceroute(8)'s base port
@@ -214,6 +217,8 @@ class Tracer:
         fam = self.flow.family
         for s in self.readers:
             s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            if fam == 6:  # the hop limit left in answers (IPv6 raw sockets give no header)
+                s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
         for s in self.socks:
             s.setblocking(False)
             if opt.interface:
@@ -275,16 +280,19 @@ class Tracer:
                 return
             mono = time.monotonic_ns()
             stamp = None
+            hop_limit = 64
             for level, kind, cdata in anc:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(cdata) >= 16:
                     sec, nsec = _TIMESPEC.unpack_from(cdata)
                     stamp = sec * 1_000_000_000 + nsec
+                elif level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(cdata) >= 4:
+                    hop_limit = _INT.unpack_from(cdata)[0]
             if fam == 4:
                 packet = decode(data, 228)
             else:  # IPv6 raw sockets give no IP header: put one back
                 nh = 58 if sock is self.icmp else flow.protocol
                 src = str(addr[0]).partition("%")[0]
-                packet = decode(ipv6.build(src, flow.src, nh, data), 229)
+                packet = decode(ipv6.build(src, flow.src, nh, data, hop_limit=hop_limit), 229)
             session.received(packet, mono, stamp)
 
     def run(self, session: TraceSession, on_hop: Callable[[Hop], None]) -> None:

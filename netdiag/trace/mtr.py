@@ -133,7 +133,8 @@ def mtr(
                 # past the last router); then every hop at once, in TTL order.
                 ahead = span if known else 2
                 settings = TraceSettings(topt.first_ttl, limit, 1, span, wait, ahead,
-                                         topt.max_silent if not known else 0)  # fmt: skip
+                                         topt.max_silent if not known else 0,
+                                         scout=not known)  # fmt: skip
                 session = TraceSession(flow, settings, key_base=key_base, ttls=ttls,
                                        rtt_hint_ns=rtt_hint)  # fmt: skip
                 key_base = (key_base + 256) & 0xFFFFFFFF

@@ -41,6 +41,7 @@ __all__ = [
     "match",
     "annotation",
     "min_length",
+    "hops_from_ttl",
 ]
 
 
@@ -136,6 +137,16 @@ class Answer:
     reached: bool  # the destination itself answered
     annotation: str | None = None
     mpls: tuple[MplsEntry, ...] = ()
+    reply_ttl: int | None = None  # TTL (hop limit) left in the answer, when known
+
+
+def hops_from_ttl(reply_ttl: int) -> int | None:
+    """How far the sender of a packet arriving with ``reply_ttl`` left is, counting it:
+    the initial TTL is taken as the next of 32, 64, 128, 255 (the usual defaults)."""
+    for initial in (32, 64, 128, 255):
+        if reply_ttl <= initial:
+            return initial - reply_ttl + 1
+    return None
 
 
 # traceroute(8)'s annotations for unreachable codes; "" = the destination answered.
@@ -196,14 +207,14 @@ def match(flow: Flow, p: Packet) -> Answer | None:
                 or flags is None or ack is None):  # fmt: skip
             return None
         if flags & tcp.RST or flags & (tcp.SYN | tcp.ACK) == tcp.SYN | tcp.ACK:
-            return Answer((ack - 1) & 0xFFFFFFFF, source, True, True)
+            return Answer((ack - 1) & 0xFFFFFFFF, source, True, True, reply_ttl=ip.hop_limit)
         return None
     e = p.icmp if flow.family == 4 else p.icmpv6
     if e is None:
         return None
     if e.type in (0, 129):  # echo reply
         if flow.method is Method.ICMP and e.id == flow.sport and source == flow.dst:
-            return Answer(e.seq or 0, source, True, True)
+            return Answer(e.seq or 0, source, True, True, reply_ttl=ip.hop_limit)
         return None
     if e.quoted is None:
         return None
@@ -214,4 +225,4 @@ def match(flow: Flow, p: Packet) -> Answer | None:
     mpls = e.extensions.mpls if e.extensions is not None else ()
     if mark is None:
         return Answer(key, source, False, False, None, mpls)
-    return Answer(key, source, True, mark == "", mark or None, mpls)
+    return Answer(key, source, True, mark == "", mark or None, mpls, ip.hop_limit)

@@ -26,8 +26,8 @@ RTT_NS = 20_000
 
 def _answer_bytes(key: int, ttl: int, routers: int) -> bytes:
     probe = bytes(IP(src=SRC, dst=DST, ttl=ttl, proto=17) / build_probe(FLOW, key))
-    if ttl > routers:
-        return bytes(IP(src=DST, dst=SRC) / ICMP(type=3, code=3) / probe[:28])
+    if ttl > routers:  # with the TTL a Linux host's answer has left after `routers` hops
+        return bytes(IP(src=DST, dst=SRC, ttl=64 - routers) / ICMP(type=3, code=3) / probe[:28])
     return bytes(IP(src=f"198.18.{ttl - 1}.2", dst=SRC) / ICMP(type=11) / probe[:28])
 
 
@@ -93,7 +93,7 @@ def simulate(s: TraceSession, path: Path) -> Run:
 
 
 def test_probes_go_out_ttl_by_ttl_and_two_ttls_past_the_last_router():
-    s = TraceSession(FLOW, TraceSettings(simultaneous=16), key_base=7)
+    s = TraceSession(FLOW, TraceSettings(simultaneous=16, scout=False), key_base=7)
     first = s.to_send()
     assert [ttl for _n, ttl, _k in first] == [1, 1, 1, 2, 2, 2]  # not 16 at once
     for n, _ttl, _key in first:
@@ -213,3 +213,69 @@ def test_wait_max_alone_keeps_traceroute8s_meaning():
         s.sent(n, 0, 0)
     s.received(decode(_answer_bytes(batch[0][2], 1, 5), 228), 50_000, None)
     assert s.next_deadline() == 1_000_000_000
+
+
+def _delayed_run(s: TraceSession, links_ms: list[float]) -> tuple[int, list[int]]:
+    """Drive ``s`` over a chain whose link k adds ``links_ms[k]`` one way (8 routers: 9
+    links): an answer from TTL t comes back after twice the first t links, the
+    destination's with the TTL a Linux host's answer has left after 8 hops (56).
+    Returns (elapsed ns, TTLs sent in order)."""
+    import heapq
+
+    routers = len(links_ms) - 1
+    now, sent, arrivals, order = 0, [], [], 0
+    for _ in range(10_000):
+        if s.done:
+            return now, sent
+        while (nxt := s.next_probe()) is not None:
+            n, ttl, key = nxt
+            s.sent(n, now, now)
+            sent.append(ttl)
+            hop = min(ttl, routers + 1)
+            probe = bytes(IP(src=SRC, dst=DST, ttl=ttl, proto=17) / build_probe(FLOW, key))
+            if ttl > routers:
+                pkt = IP(src=DST, dst=SRC, ttl=64 - routers) / ICMP(type=3, code=3) / probe[:28]
+            else:
+                pkt = IP(src=f"198.18.{ttl - 1}.2", dst=SRC) / ICMP(type=11) / probe[:28]
+            order += 1
+            back = now + int(2e6 * sum(links_ms[:hop]))
+            heapq.heappush(arrivals, (back, order, bytes(pkt)))
+            now += 1_000
+        deadline = s.next_deadline()
+        if arrivals and (deadline is None or arrivals[0][0] <= deadline):
+            at, _o, pkt = heapq.heappop(arrivals)
+            now = max(now, at)
+            s.received(decode(pkt, 228), now, now)
+        else:
+            assert deadline is not None
+            now = max(now, deadline)
+            s.expire(now)
+        s.ready()
+    raise AssertionError("the session never finished")
+
+
+def test_on_a_delayed_path_a_trace_takes_about_two_round_trips():
+    # 8 routers, 5 ms a link (the issue's lab): 90 ms to the destination. The window
+    # alone (two TTLs past the last router) needs 250 ms; the UDP scout, sent once the
+    # first answer shows the delay (10 ms), opens it to TTL 9 at 100 ms: 190 ms.
+    elapsed, sent = _delayed_run(TraceSession(FLOW, TraceSettings(), key_base=21), [5.0] * 9)
+    assert elapsed <= 2.2 * 90e6 and sent.count(30) == 1
+    assert max(t for t in sent if t != 30) == 9
+    window, _ = _delayed_run(TraceSession(FLOW, TraceSettings(scout=False), key_base=22),
+                             [5.0] * 9)  # fmt: skip
+    assert window >= 2.7 * 90e6
+
+
+def test_the_scout_saves_round_trips_when_the_first_link_is_long():
+    # A 40 ms first link (a WAN uplink) then 1 ms links: the window would gain two TTLs
+    # per 80 ms round trip; the scout's answer (TTL 56 left: 9 hops away) opens it to the
+    # destination's TTL at once, and nothing goes past it.
+    links = [40.0] + [1.0] * 8
+    rtt = 2e6 * sum(links)
+    with_scout, sent = _delayed_run(TraceSession(FLOW, TraceSettings(), key_base=23), links)
+    without, _ = _delayed_run(TraceSession(FLOW, TraceSettings(scout=False), key_base=24), links)
+    assert sent.count(30) == 1 and max(t for t in sent if t != 30) == 9
+    assert with_scout <= 3 * rtt < 4 * rtt <= without
+    # on a LAN path (the first answer under 1 ms) no scout goes out
+    _, lan = _delayed_run(TraceSession(FLOW, TraceSettings(), key_base=25), [0.01] * 9)
+    assert 30 not in lan
