@@ -227,8 +227,10 @@ class TraceSession:
         n = len(self._probes)
         if self._in_flight >= s.simultaneous:
             return None
-        if self._scout_ok and self.final_ttl is None and (
-            self.flow.method is not Method.UDP or self._max_rtt >= SCOUT_RTT_NS
+        if (
+            self._scout_ok
+            and self.final_ttl is None
+            and (self.flow.method is not Method.UDP or self._max_rtt >= SCOUT_RTT_NS)
         ):
             self._scout_ok = False
             scout = _Probe(SCOUT, s.max_ttl, probe_key(self.flow, self.key_base, _SCOUT_KEY_N))
