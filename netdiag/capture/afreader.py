@@ -15,7 +15,9 @@ statistics) and inherits these methods. It hands out captured packets one ring
 Hot path (STYLE habit 9): a ``tpacket3_hdr`` holds ``tp_sec, tp_nsec, tp_snaplen,
 tp_len`` at bytes 4..20 in host order, which *is* a nanosecond pcap record
 header on a little-endian host, so ``pcap_block`` costs one ``unpack_from`` and
-two memoryview slices per packet, joined and copied once per block.
+two memoryview slices per packet, joined and copied once per block; a block
+whose packets all share one layout (a flood) takes a few C calls instead
+(``capture.ringpcap``).
 
 A VLAN tag the kernel took off (TP_STATUS_VLAN_VALID) is put back in place.
 Where no ring could be set up, ``recvmsg`` with SO_TIMESTAMPNS and PACKET_AUXDATA
@@ -33,6 +35,10 @@ import struct
 import sys
 
 from netdiag.packets.linklayer import build_sll2
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from netdiag.capture.ringpcap import UniformBlocks
 
 __all__ = ["PacketReader"]
 
@@ -75,6 +81,7 @@ class PacketReader:
     _cur: int  # index of the next block to read
     _buf: bytearray  # recvmsg buffer, snaplen bytes (when not ``ring``)
     _ifnames: dict[str, int]  # cooked recvmsg: interface name -> index
+    _uniform: UniformBlocks | None = None  # compiled layouts of same-shaped blocks
 
     # -- waiting
 
@@ -86,6 +93,15 @@ class PacketReader:
             return bool(status & TP_STATUS_USER)
         r, _w, _x = select.select([self.sock], [], [], 0)
         return bool(r)
+
+    def pending(self) -> bool:
+        """Does the kernel hold packets we cannot read yet (the ring's block being
+        filled has some; it is handed over within RETIRE_MS)? For the drain at the
+        end of a capture. Without the ring, the same as ``ready``."""
+        if not self.ring:
+            return self.ready()
+        assert self._mv is not None
+        return bool(U32.unpack_from(self._mv, self._cur * self._block_size + 12)[0])
 
     # -- reading one block
 
@@ -122,6 +138,15 @@ class PacketReader:
         mm = self._mm
         assert mm is not None
         n = min(num, limit)
+        if n == num:  # a flood's block of same-shaped packets: a few C calls (ringpcap)
+            if self._uniform is None:
+                from netdiag.capture.ringpcap import UniformBlocks
+
+                self._uniform = UniformBlocks()
+            chunk = self._uniform.records(mm, off, num, base + self._block_size)
+            if chunk is not None:
+                self._release(base)
+                return chunk, num
         parts: list[bytes] = []
         app = parts.append
         unpack = _FAST.unpack_from

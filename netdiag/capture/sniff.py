@@ -10,7 +10,12 @@ thread) or ``stop()`` was called (from any thread). It returns a frozen
 
 Stopping never cuts a record: signals only set a flag and wake ``poll`` through
 a pipe (``signal.set_wakeup_fd``); the loop stops between blocks, so the file
-ends on a complete record and the writer is flushed.
+ends on a complete record and the writer is flushed. Stopping loses nothing
+either: on a signal, ``stop()`` or the duration, the kernel filter is swapped
+for one that accepts nothing and the ring is drained, the block still being
+filled included (it is handed over within RETIRE_MS), so every packet the
+kernel accepted before the stop is written. A ``RotatingWriter`` whose ``-G``/
+``-W`` plan is complete ends the capture too (``stopped_by`` "files").
 
 Hot path: with a nanosecond pcap writer and no callback, each block goes to the
 file as one ``write`` of ready-made records (``PacketSocket.pcap_block``);
@@ -26,7 +31,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from netdiag.capture.afpacket import DEFAULT_BUFFER, MAX_SNAPLEN, Insn, PacketSocket
+from netdiag.capture.afpacket import DEFAULT_BUFFER, MAX_SNAPLEN, RETIRE_MS, Insn, PacketSocket
+from netdiag.capture.bpf.kernel import attach_filter
 from netdiag.capture.pcap import PcapWriter
 from netdiag.capture.pcapng import PcapNgWriter
 from netdiag.capture.record import Record
@@ -37,9 +43,13 @@ TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the
 if TYPE_CHECKING:
     from typing import Any
 
+    from netdiag.capture.rotate import RotatingWriter
+
 __all__ = ["SniffOptions", "SniffResult", "Sniffer", "sniff", "compile_expression"]
 
 _BIG = 1 << 62
+_REJECT_ALL = (0x06, 0, 0, 0)  # BPF_RET|BPF_K, k = 0: keep nothing
+DRAIN_SECONDS = max(0.5, 4 * RETIRE_MS / 1000)  # bound on waiting for the last block
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +87,7 @@ class SniffResult:
     received: int  # accepted by the kernel filter ("received by filter")
     dropped: int  # accepted but lost for want of room ("dropped by kernel")
     freeze_q: int  # times the ring was full (tpacket_stats_v3.tp_freeze_q_cnt)
-    stopped_by: str  # "count", "duration", "signal", "stop"
+    stopped_by: str  # "count", "duration", "signal", "stop", "files" (-G with -W)
     seconds: float
 
     @property
@@ -102,6 +112,8 @@ def compile_expression(expression: str, linktype: int, snaplen: int) -> list[Ins
 
 def _fast_sink(writer: Any) -> Callable[[bytes, int], None] | None:
     """Where ready-made nanosecond pcap records can go in one write, if they can."""
+    if getattr(writer, "rotating", False):  # a capture.rotate.RotatingWriter
+        return writer.write_encoded if writer.encoded else None
     if not isinstance(writer, PcapWriter) or not writer.nanosecond:
         return None
     sink: Callable[[bytes, int], None] = writer.write_encoded
@@ -145,7 +157,7 @@ class Sniffer:
 
     def run(
         self,
-        writer: PcapWriter | PcapNgWriter | None = None,
+        writer: PcapWriter | PcapNgWriter | RotatingWriter | None = None,
         on_record: Callable[[Record], None] | None = None,
         after_block: Callable[[], None] | None = None,
     ) -> SniffResult:
@@ -183,6 +195,28 @@ class Sniffer:
         o = self.options
         fast = _fast_sink(writer) if on_record is None else None
         linktype = sock.linktype
+        flush = writer.flush if getattr(writer, "rotating", False) else None  # once a block
+
+        def block(limit: int) -> int:
+            """Hand on the next ready block (at most ``limit`` packets)."""
+            if fast is not None:
+                chunk, n = sock.pcap_block(limit)
+                if n:
+                    fast(chunk, n)
+            else:
+                recs = sock.records(limit)
+                n = len(recs)
+                for ts, data, wirelen in recs:
+                    if writer is not None:
+                        writer.write(data, ts, wirelen=wirelen)
+                    if on_record is not None:
+                        on_record(Record(ts, data, linktype, wirelen))
+                if after_block is not None:
+                    after_block()
+            if flush is not None:
+                flush()
+            return n
+
         poller = select.poll()
         poller.register(sock.fileno(), select.POLLIN | select.POLLERR)
         poller.register(self._wake_r, select.POLLIN)
@@ -203,25 +237,39 @@ class Sniffer:
                 poller.poll(timeout)
                 self._drain_wake()
                 continue
-            if fast is not None:
-                chunk, n = sock.pcap_block(want - captured)
-                if n:
-                    fast(chunk, n)
-            else:
-                recs = sock.records(want - captured)
-                n = len(recs)
-                for ts, data, wirelen in recs:
-                    if writer is not None:
-                        writer.write(data, ts, wirelen=wirelen)
-                    if on_record is not None:
-                        on_record(Record(ts, data, linktype, wirelen))
-                if after_block is not None:
-                    after_block()
-            captured += n
+            captured += block(want - captured)
             if captured >= want:
                 why = "count"
                 break
+            if getattr(writer, "done", False):
+                why = "files"
+                break
+        if why in ("signal", "stop", "duration"):
+            captured += self._drain(block, want - captured, writer, poller)
+        captured -= getattr(writer, "refused", 0)
         return captured, why, time.monotonic() - start
+
+    def _drain(self, block: Callable[[int], int], left: int, writer: Any, poller: Any) -> int:
+        """At the end: keep every packet the kernel accepted before it. The filter
+        is swapped for one that takes nothing (the queue can only shrink), the
+        ready blocks are read, and the block being filled is waited for until the
+        kernel hands it over (RETIRE_MS), within DRAIN_SECONDS."""
+        sock = self.sock
+        try:
+            attach_filter(sock.sock, [_REJECT_ALL])
+        except NetdiagError:
+            pass  # then drain what is there now, bounded all the same
+        got = 0
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while got < left and not getattr(writer, "done", False):
+            if sock.ready():
+                got += block(left - got)
+                continue
+            if not sock.pending() or time.monotonic() >= deadline:
+                break
+            poller.poll(10)
+            self._drain_wake()
+        return got
 
     def _drain_wake(self) -> None:
         try:

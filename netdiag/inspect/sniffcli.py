@@ -2,10 +2,13 @@
 
 ``add_parser(subparsers)`` declares tcpdump's flags and sets ``func``. The
 handler opens the capture (``capture.sniff.Sniffer``), then either writes the
-packets to a file (``-w``; nothing is decoded) or prints them exactly as
-``netdiag read`` does (same renderers). At the end, on stderr, tcpdump's three
-lines: ``N packets captured``, ``M packets received by filter``, ``K packets
-dropped by kernel``. Ctrl-C and SIGTERM end the capture cleanly (exit 0).
+packets to a file (``-w``; nothing is decoded; ``-C``/``-G``/``-W`` rotate it as
+tcpdump does, ``capture.rotate``) or prints them exactly as ``netdiag read``
+does (same renderers). At the end, on stderr, tcpdump's three lines: ``N
+packets captured``, ``M packets received by filter``, ``K packets dropped by
+kernel``. Ctrl-C and SIGTERM end the capture cleanly (exit 0), after the
+packets still in the ring were written. A file that cannot be written is one
+line and exit 1, and what was written before stays a valid capture.
 """
 
 from __future__ import annotations
@@ -48,6 +51,15 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("-w", dest="write", metavar="FILE",
                    help="write the packets to FILE (- for stdout), do not print them")  # fmt: skip
     p.add_argument("--pcapng", action="store_true", help="write pcapng (also by a .pcapng name)")
+    p.add_argument("-C", dest="file_size", type=_file_size, metavar="MB",
+                   help="with -w: start the next file FILE1, FILE2, ... once the file holds "
+                   "more than MB million bytes (or NUMBERk/m/g: KiB, MiB, GiB)")  # fmt: skip
+    p.add_argument("-G", dest="rotate_seconds", type=_number(int, "rotation seconds", 1),
+                   metavar="SECONDS", help="with -w: start a new file every SECONDS; FILE is "
+                   "a strftime pattern (%%Y%%m%%d-%%H%%M%%S)")  # fmt: skip
+    p.add_argument("-W", dest="file_count", type=_number(int, "file count", 1), metavar="N",
+                   help="with -C: a ring of N files, the oldest overwritten; with -G alone: "
+                   "stop after N files")  # fmt: skip
     p.add_argument("-s", dest="snaplen", type=_number(int, "snaplen", 0), default=0,
                    metavar="SNAPLEN", help=f"bytes kept per packet (0: {MAX_SNAPLEN})")  # fmt: skip
     p.add_argument("-p", dest="promisc", action="store_false",
@@ -72,6 +84,29 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="conversations in the --stats table (default 10)")  # fmt: skip
     p.set_defaults(func=run)
     return p
+
+
+def _file_size(text: str) -> int:
+    from netdiag.capture.rotation import parse_size
+    from netdiag.errors import UsageError
+
+    try:
+        return parse_size(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _open_writer(args: argparse.Namespace, linktype: int, snaplen: int) -> Any:
+    """``-w``'s writer: a RotatingWriter (which rotates only when -C or -G say so)."""
+    from netdiag.capture.rotate import RotatingWriter, RotationPlan
+
+    plan = RotationPlan(args.write, args.file_size, args.rotate_seconds, args.file_count)
+    fd = None
+    if args.write == "-":
+        sys.stdout.flush()
+        fd = sys.stdout.fileno()
+    pcapng = bool(args.pcapng or args.write.lower().endswith(".pcapng"))
+    return RotatingWriter(plan, linktype, snaplen=snaplen, pcapng=pcapng, fd=fd)
 
 
 def _plural(n: int, what: str) -> str:
@@ -101,17 +136,27 @@ def options_from_args(args: argparse.Namespace) -> SniffOptions:
     )
 
 
+def _check_rotation_args(args: argparse.Namespace) -> None:
+    from netdiag.errors import UsageError
+
+    for flag, value in (("-C", args.file_size), ("-G", args.rotate_seconds),
+                        ("-W", args.file_count)):  # fmt: skip
+        if value is not None and args.write is None:
+            raise UsageError(f"{flag} needs -w FILE")
+    if args.file_count is not None and args.file_size is None and args.rotate_seconds is None:
+        raise UsageError("-W needs -C or -G")
+    if args.write == "-" and (args.file_size is not None or args.rotate_seconds is not None):
+        raise UsageError("-C and -G need a file name for -w, not standard output")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_rotation_args(args)
     opts = options_from_args(args)
     err = sys.stderr
     with Sniffer(opts) as sniffer:
         writer = None
         if args.write is not None:
-            from netdiag.capture.files import open_writer
-
-            dest: Any = sys.stdout.buffer if args.write == "-" else args.write
-            writer = open_writer(dest, sniffer.linktype, pcapng=args.pcapng or None,
-                                 snaplen=opts.snaplen, nanosecond=True)  # fmt: skip
+            writer = _open_writer(args, sniffer.linktype, opts.snaplen)
         printer = None if writer is not None and not args.stats else _Printer(args)
         lt = _LINKTYPE_TEXT.get(sniffer.linktype, str(sniffer.linktype))
         err.write(f"netdiag: listening on {opts.interface}, link-type {lt}, "
@@ -132,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if result.stopped_by == "signal":
         err.write("\n")  # after the ^C, as tcpdump does
+    elif result.stopped_by == "files":
+        err.write(f"Maximum file limit reached: {args.file_count}\n")  # tcpdump's words
     err.write("\n".join(trio_lines(result)) + "\n")
     err.flush()
     return 0

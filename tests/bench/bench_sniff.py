@@ -104,28 +104,34 @@ def _per_packet(c: dict[str, float]) -> float:
     return c["cpu_in"] / seen * 1e6 if seen else float("nan")
 
 
+def make_flood(lab: Lab, seconds: int = SECONDS):
+    """A function that runs one bounded flood src -> dst and returns the number of
+    datagrams iperf3 says it sent."""
+    dst = lab.addr("dst")
+
+    def flood() -> int:
+        server = lab.popen("dst", [*PIN_FLOOD, "iperf3", "-s", "-1", "-B", dst],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(0.3)
+        out = lab.exec("src", [*PIN_FLOOD, "iperf3", "-J", "-u", "-b", "0", "-l", "64",
+                               "-t", str(seconds), "-c", dst],
+                       capture_output=True, text=True, timeout=seconds + 20)  # fmt: skip
+        server.wait(timeout=10)
+        try:
+            return int(json.loads(out.stdout)["end"]["sum"]["packets"])
+        except (ValueError, KeyError, TypeError):
+            return 0
+
+    return flood
+
+
 def main() -> int:
     if shutil.which("tcpdump") is None or shutil.which("iperf3") is None:
         print("skipped: needs tcpdump and iperf3")
         return 0
     lab = Lab.up(f"bs{os.getpid()}", routers=0)
     try:
-        dst = lab.addr("dst")
-
-        def flood() -> int:
-            """One bounded flood; the number of datagrams iperf3 says it sent."""
-            server = lab.popen("dst", [*PIN_FLOOD, "iperf3", "-s", "-1", "-B", dst],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-            time.sleep(0.3)
-            out = lab.exec("src", [*PIN_FLOOD, "iperf3", "-J", "-u", "-b", "0", "-l", "64",
-                                   "-t", str(SECONDS), "-c", dst],
-                           capture_output=True, text=True, timeout=SECONDS + 20)  # fmt: skip
-            server.wait(timeout=10)
-            try:
-                return int(json.loads(out.stdout)["end"]["sum"]["packets"])
-            except (ValueError, KeyError, TypeError):
-                return 0
-
+        flood = make_flood(lab)
         nd = [*PIN_CAPTURE, sys.executable, "-m", "netdiag", "sniff", "-i", "eth0",
               "-w", "/dev/null"]  # fmt: skip
         reject = ["udp port 9"] if _has_bpf() else ["-Q", "out"]  # kernel-side rejection

@@ -22,6 +22,8 @@ BENCHMARKS = (
     ("bench_trace", "traceroute wall time on an 8-router lab, vs traceroute(8)", True),
     ("bench_sniff", "capture cost per packet on a veth flood, vs tcpdump", True),
     ("bench_udp", "highest 0%-loss UDP rate, 64-byte payload, vs iperf3", True),
+    ("bench_sniff_rotate", "sniff -w -C 10 (rotating files) on a veth flood, vs tcpdump -C 10",
+     True),  # fmt: skip
 )
 
 
