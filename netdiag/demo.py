@@ -110,6 +110,28 @@ def tour_lab() -> int:
             except subprocess.TimeoutExpired:
                 proc.terminate()
     print(f"\nlab {name!r} removed", flush=True)
+    return worst | tour_real_network()
+
+
+def tour_real_network() -> int:
+    """Labs that behave as real networks do: ICMP rate limits, loss, delay, silence."""
+    from netdiag.lab.lab import Lab
+    from netdiag.lab.render import format_lab
+
+    name = f"demoreal{os.getpid() % 10000}"
+    worst = 0
+    _section("a real network: the kernel's ICMP rate limits, 10% loss each way on link 2, "
+             "2 ms one way on every link")  # fmt: skip
+    with Lab.up(name, routers=4, loss=["2:10"], delay=["all:2"]) as lab:
+        print(format_lab(Lab.show(name), lab.conditions), flush=True)
+        dst4 = lab.addr("dst", 4)
+        _section("mtr, 20 rounds at 0.2 s: rate limiting is Unans%, not loss; the loss "
+                 "shows past link 2")  # fmt: skip
+        worst |= _in(lab, "src", ["mtr", "-I", "-r", "-n", "-c", "20", "-i", "0.2", dst4])
+    _section("a silent tail: the destination drops every probe")
+    with Lab.up(name, routers=3, silent_tail="dst") as lab:
+        worst |= _in(lab, "src", ["traceroute", "-n", lab.addr("dst", 4)])
+    print(f"\nlabs {name!r} removed", flush=True)
     return worst
 
 

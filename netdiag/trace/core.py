@@ -213,8 +213,10 @@ class TraceSession:
     @property
     def horizon(self) -> int:
         """The highest TTL that may be probed now (see the module's sending strategy)."""
-        if self._scout_ttl > self._router_ttl:  # the scout's distance, until a router
-            return min(self.last_ttl, self._scout_ttl)  # answers there (then it was short)
+        if self._silent_ttl < self._scout_ttl > self._router_ttl:
+            # the scout's distance, until a router answers there (the estimate was short)
+            # or the probes sent there go unanswered (then silence rules, below)
+            return min(self.last_ttl, self._scout_ttl)
         if self._silent_ttl > self._router_ttl:  # silence beyond the last router
             if self.settings.max_silent > 0:
                 return min(self.last_ttl, self._router_ttl + self.settings.max_silent)

@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable
 
+from netdiag.errors import NetdiagError
 from netdiag.trace.core import Hop, TraceSession
 
 TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
@@ -34,7 +35,9 @@ def drive(tracer: Any, session: TraceSession, on_hop: Callable[[Hop], None]) -> 
     """Send, wait and feed until ``session`` is done; hops go to ``on_hop`` in order."""
     readers = tracer.readers
     while True:
+        sent = False
         while (nxt := session.next_probe()) is not None:
+            sent = True
             tracer._send(session, *nxt)
             for sock in readers:  # read as we go
                 tracer._drain(session, sock)
@@ -47,6 +50,8 @@ def drive(tracer: Any, session: TraceSession, on_hop: Callable[[Hop], None]) -> 
             return
         deadline = session.next_deadline()
         if deadline is None:  # nothing in flight: the next pass sends or is done
+            if not sent:  # nothing to send either: never spin (a session bug)
+                raise NetdiagError("traceroute: internal error: nothing to send or wait for")
             continue
         timeout = max(0.0, (deadline - time.monotonic_ns()) / 1e9)
         select.select(readers, [], [], timeout)

@@ -108,7 +108,7 @@ def _scenario(lab: Lab, env: dict[str, str], sources: dict[int, Iterator[str]]) 
 
 
 def main() -> int:
-    lab = Lab.up(f"bt{os.getpid()}", routers=8)
+    lab = Lab.up(f"bt{os.getpid()}", routers=8, icmp_ratelimit="off")
     env = dict(os.environ, PYTHONPATH=ROOT_DIR)
     sources = {4: _sources(lab, 4), 6: _sources(lab, 6)}
     try:

@@ -20,6 +20,7 @@ BENCHMARKS = (
     ("bench_tcpan", "tcp analyze on 200k segments, vs tshark -z conv,tcp -z expert", False),
     ("bench_ping", "ping RTT, 100 probes at 10 ms across a 4-router lab, vs iputils", True),
     ("bench_trace", "traceroute wall time on an 8-router lab, vs traceroute(8)", True),
+    ("bench_paths", "silent tail, delay, rate limits, no root: vs traceroute(8) and mtr", True),
     ("bench_sniff", "capture cost per packet on a veth flood, vs tcpdump", True),
     ("bench_udp", "highest 0%-loss UDP rate, 64-byte payload, vs iperf3", True),
     ("bench_sniff_rotate", "sniff -w -C 10 (rotating files) on a veth flood, vs tcpdump -C 10",

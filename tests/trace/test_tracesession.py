@@ -279,3 +279,31 @@ def test_the_scout_saves_round_trips_when_the_first_link_is_long():
     # on a LAN path (the first answer under 1 ms) no scout goes out
     _, lan = _delayed_run(TraceSession(FLOW, TraceSettings(), key_base=25), [0.01] * 9)
     assert 30 not in lan
+
+
+def test_when_the_probes_at_the_scouts_distance_are_lost_the_trace_goes_on():
+    # The scout says 9 hops; every probe of TTL 9 is lost (a lossy last link): the
+    # silence past the last router opens the window again, and the trace ends on
+    # --max-silent instead of waiting for nothing.
+    s = TraceSession(Flow(4, Method.ICMP, SRC, DST, 4242, 0, 60), TraceSettings(nqueries=1))
+    scout = s.next_probe()
+    assert scout is not None and scout[1] == 30
+    s.sent(scout[0], 0, 0)
+    reply = IP(src=DST, dst=SRC, ttl=56) / ICMP(type=0, id=4242, seq=scout[2])
+    s.received(decode(bytes(reply), 228), 1_000_000, None)
+    now = 1_000_000
+    for _ in range(200):
+        if s.done:
+            break
+        batch = s.to_send()
+        assert batch or s.next_deadline() is not None, "stalled: nothing to send or wait for"
+        for n, ttl, key in batch:
+            s.sent(n, now, now)
+            if ttl < 9:  # routers answer; TTL 9 and beyond are lost
+                probe = bytes(IP(src=SRC, dst=DST, ttl=ttl) / ICMP(type=8, id=4242, seq=key))
+                err = IP(src=f"198.18.{ttl - 1}.2", dst=SRC) / ICMP(type=11) / probe[:28]
+                s.received(decode(bytes(err), 228), now + 1000, None)
+        now = max(now + 2000, s.next_deadline() or now)
+        s.expire(now)
+        s.ready()
+    assert s.done and s.stopped == "silent" and s.stop_ttl == 8 + 5
