@@ -22,14 +22,14 @@ BENCHMARKS = (
     ("bench_trace", "traceroute wall time on an 8-router lab, vs traceroute(8)", True),
     ("bench_paths", "silent tail, delay, rate limits, no root: vs traceroute(8) and mtr", True),
     ("bench_sniff", "capture cost per packet on a veth flood, vs tcpdump", True),
-    ("bench_udp", "highest 0%-loss UDP rate, 64-byte payload, vs iperf3", True),
     ("bench_sniff_rotate", "sniff -w -C 10 (rotating files) on a veth flood, vs tcpdump -C 10",
      True),  # fmt: skip
+    ("bench_udp", "highest 0%-loss UDP rate, 64-byte payload, vs iperf3", True),
+    ("bench_fping", "sweep of a half-alive /24, -r 0 -t 500 (and -i 1), vs fping 5.1", True),
 )
 
 
 def main(argv: list[str]) -> int:
-    ("bench_fping", "sweep of a half-alive /24, -r 0 -t 500 (and -i 1), vs fping 5.1", True),
     wanted = set(argv) or {m.removeprefix("bench_") for m, _, _ in BENCHMARKS}
     for module, title, needs_root in BENCHMARKS:
         if module.removeprefix("bench_") not in wanted:
