@@ -28,6 +28,16 @@ _LINKTYPE_NAMES = {
     "LINUX_SLL2": 276,
     "NULL": 0,
     "LOOP": 108,
+    "PPP": 9,
+    "PPP_SERIAL": 50,
+    "PPP_HDLC": 50,
+    "C_HDLC": 104,
+    "IEEE802_11": 105,
+    "FRELAY": 107,
+    "PFLOG": 117,
+    "SUNATM": 123,
+    "IEEE802_11_RADIO": 127,
+    "NFLOG": 239,
 }
 
 

@@ -194,6 +194,11 @@ class _Printer:
         self.args = args
         self.decode = decode
         self.packet_json = packet_json
+        self.streams: Any = None
+        if args.json:
+            from netdiag.inspect.appstreams import AppStreams
+
+            self.streams = AppStreams()  # TLS records and DNS messages across segments
         self.n = 0
         self.buf: list[str] = []
         self.acc: Any = None
@@ -214,7 +219,7 @@ class _Printer:
             self.acc.add(p, rec.wirelen, rec.ts_ns)
             return
         if self.fmt is None:
-            self.buf.append(self.packet_json(self.n, rec.ts_ns, p, rec.wirelen))
+            self.buf.append(self.packet_json(self.n, rec.ts_ns, p, rec.wirelen, self.streams))
         else:
             self.buf.append(self.fmt.line(rec.ts_ns, p, rec.wirelen))
             if self.args.verbose:

@@ -5,7 +5,8 @@ the local time ``HH:MM:SS.ffffff`` (or epoch seconds with ``epoch=True``),
 then what tcpdump -n prints for the common protocols: ARP, IPv4, IPv6 (with
 its extension headers), TCP (flags, relative sequence numbers as tcpdump keeps
 them per connection, options), UDP, ICMP and ICMPv6 (errors name the quoted
-destination), tunnels (IP in IP), fragments (``ip-proto-17``). With
+destination), tunnels (IP in IP; GRE, VXLAN, Geneve, MPLS and their inner packet,
+IGMP, MLD, VRRP and LLDP in ``tunneltext``), fragments (``ip-proto-17``). With
 ``link=True`` the link-level header comes first, as ``tcpdump -e`` prints it.
 
 Choices where tcpdump has nothing to copy, or where we differ on purpose:
@@ -15,9 +16,11 @@ Choices where tcpdump has nothing to copy, or where we differ on purpose:
   (the ``DecodeError`` of ``Packet.error``). tcpdump prints ``[|tcp]`` and
   no reason; a diagnostics tool says why.
 - **Unsupported link types** give ``[unsupported link type N], length L``.
-- **No application-layer decoding**: where tcpdump goes on to decode DNS,
-  HTTP, BGP, NTP... after ``UDP, length N`` or ``length N``, we stop.
-  Protocols above IP that we do not decode (GRE, ESP, OSPF, SCTP...) print as
+- **Application layers by port** (``packets.app.PORTS``): DNS, mDNS, LLMNR,
+  DHCP, DHCPv6, NTP and HTTP print tcpdump's text in place of ``UDP, length N``
+  or after a TCP segment's ``length N`` (``inspect/apptext.py``, which says
+  where we differ); other application protocols (BGP, SNMP...) are not decoded.
+  Protocols above IP that we do not decode (ESP, OSPF, SCTP...) print as
   ``ip-proto-N L``, as tcpdump prints the ones it does not know.
 - Linux cooked v2 lines start with ``ifindex N Out``: tcpdump looks the index up
   on the *reading* host (``ifb0  Out``), which misnames other hosts' interfaces.
@@ -41,7 +44,9 @@ from __future__ import annotations
 
 import time
 
+from netdiag.inspect import apptext, tunneltext
 from netdiag.inspect.names import (
+    ICMP6_TYPES,
     LINK_LAYERS,
     NULL_FAMILY_NAMES,
     SLL_PACKET_TYPES,
@@ -56,6 +61,8 @@ from netdiag.inspect.words import (
     tcp_option_text,
     udp_length_text,
 )
+from netdiag.packets.app import TCP_PORTS as _TCP_APPS
+from netdiag.packets.app import UDP_PORTS as _UDP_APPS
 from netdiag.packets.packet import Packet
 from netdiag.packets.tcp import ACK, FIN, RST, SYN, URG
 from netdiag.packets.tcp import flags_text as _flags_text
@@ -67,9 +74,12 @@ if TYPE_CHECKING:
 __all__ = ["TextFormatter", "link_header_len", "error_text"]
 
 _M32 = 0xFFFFFFFF
+_WAN_LINKTYPES = frozenset((9, 50, 104, 105, 107, 117, 123, 127, 239))  # wanlinks.LINKTYPES
 _PORT_LAYERS = frozenset(("tcp", "udp"))
 _IP_LAYERS = frozenset(("ipv4", "ipv6"))
+_MESSAGE_LAYERS = frozenset(("igmp", "vrrp"))
 _NETWORK_PREFIX = {"ipv4": "IP", "ipv6": "IP6", "ip": "IP", "arp": "ARP,"}
+_NETWORK_PREFIX.update(lldp="LLDP,", mpls="MPLS")  # a bad LLDPDU or label stack
 
 
 def error_text(p: Packet) -> str:
@@ -81,6 +91,10 @@ def link_header_len(p: Packet) -> int:
     """Bytes of link-level header (Ethernet and its VLAN tags, cooked, loopback).
 
     ``-x`` dumps what follows them, as tcpdump does."""
+    if p.linktype in _WAN_LINKTYPES:  # radiotap, 802.11, PPP...: wantext.py
+        from netdiag.inspect.wantext import link_len
+
+        return min(link_len(p), len(p.data))
     n = 0
     for layer in p.layers:
         if layer.name not in LINK_LAYERS:
@@ -92,13 +106,31 @@ def link_header_len(p: Packet) -> int:
 class TextFormatter:
     """Formats packets one line each; keep one per capture (it holds TCP state)."""
 
-    def __init__(self, *, link: bool = False, epoch: bool = False) -> None:
+    def __init__(
+        self, *, link: bool = False, epoch: bool = False, stamp: int = 0, quick: bool = False
+    ) -> None:
         self.link = link
-        self.epoch = epoch
+        self.epoch = epoch or stamp == 2
+        # tcpdump's -t (1) ... -ttttt (5): none, epoch, delta since the previous packet,
+        # date and time, delta since the first packet; 0: local time of day
+        self.stamp = 2 if epoch and not stamp else stamp
+        self.quick = quick  # tcpdump -q: "tcp LENGTH" for TCP
+        self._prev_us: int | None = None
+        self._first_us: int | None = None
         # Canonical 4-tuple -> [seq base, ack base] (tcpdump's relative numbering).
         self._tcp: dict[tuple[bytes, bytes, int, int], list[int]] = {}
         self._sec: int | None = None
         self._sec_text = ""
+        self._app_streams: Any = None
+
+    def app_streams(self) -> Any:
+        """The TCP reassembly state of this capture (inspect/appstreams.py), made on
+        first use: TLS records and DNS-over-TCP messages that span segments."""
+        if self._app_streams is None:
+            from netdiag.inspect.appstreams import AppStreams
+
+            self._app_streams = AppStreams()
+        return self._app_streams
 
     # -- time ---------------------------------------------------------------------------
 
@@ -107,9 +139,12 @@ class TextFormatter:
         usec = ns // 1000
         if self.epoch:
             return f"{sec}.{usec:06d}"
+        if self.stamp == 3 or self.stamp == 5:
+            return self._delta(ts_ns // 1000)
         if sec != self._sec:
+            fmt = "%Y-%m-%d %H:%M:%S" if self.stamp == 4 else "%H:%M:%S"
             try:
-                self._sec_text = time.strftime("%H:%M:%S", time.localtime(sec))
+                self._sec_text = time.strftime(fmt, time.localtime(sec))
             except (OverflowError, OSError, ValueError):
                 self._sec_text = str(sec)
             self._sec = sec
@@ -117,13 +152,31 @@ class TextFormatter:
 
     # -- the line -------------------------------------------------------------------------
 
+    def _delta(self, us: int) -> str:
+        """tcpdump -ttt/-ttttt: `` HH:MM:SS.ffffff`` since the previous/first packet, the
+        sign (space or ``-``) first, hours modulo 24 as tcpdump prints them."""
+        if self._first_us is None:
+            self._first_us = self._prev_us = us
+        base = self._first_us if self.stamp == 5 else self._prev_us
+        self._prev_us = us
+        d = us - base  # type: ignore[operator]
+        sign = "-" if d < 0 else " "
+        sec, frac = divmod(abs(d), 1_000_000)
+        return f"{sign}{sec // 3600 % 24:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}.{frac:06d}"
+
     def line(self, ts_ns: int, p: Packet, wirelen: int) -> str:
+        if self.stamp == 1:
+            return self.summary(p, wirelen)
         return f"{self.timestamp(ts_ns)} {self.summary(p, wirelen)}"
 
     def summary(self, p: Packet, wirelen: int) -> str:
         """The line without its timestamp."""
         if p.linktype not in SUPPORTED_LINKTYPES:
             return f"[unsupported link type {p.linktype}], length {wirelen}"
+        if p.linktype in _WAN_LINKTYPES:  # Wi-Fi, serial lines, firewall logs: wantext.py
+            from netdiag.inspect.wantext import summary
+
+            return summary(self, p, wirelen)
         layers = p.layers
         n = len(layers)
         i = 0
@@ -153,6 +206,8 @@ class TextFormatter:
         first = layers[i]
         if first.name == "arp":
             body = arp_text(first, wirelen, not self.link)
+        elif p.chain or first.name == "lldp":  # tunnels, LLDP: inspect/tunneltext.py
+            body = tunneltext.chain_text(self, p, layers, i, wirelen, self.link)
         else:
             body = self._ip_chain(p, layers, i, wirelen, self.link)
         text = head + body
@@ -219,17 +274,32 @@ class TextFormatter:
                 out.append(self._no_transport(p, ip))
             elif nxt_name == "tcp":
                 out.append(self._tcp_text(nxt, ip, bool(ext)))
+                if not self.quick and (nxt.dport in _TCP_APPS or nxt.sport in _TCP_APPS):
+                    out.append(apptext.tcp_text(p, nxt, self.app_streams()))
             elif nxt_name == "udp":
                 ports = (
                     f"{nxt.sport} > {nxt.dport}: "
                     if ext
                     else f"{ip.src}.{nxt.sport} > {ip.dst}.{nxt.dport}: "
                 )
-                out.append(ports + udp_length_text(nxt, ip))
+                app = (
+                    apptext.udp_text(p, nxt, self.app_streams())
+                    if not self.quick and (nxt.dport in _UDP_APPS or nxt.sport in _UDP_APPS)
+                    else None
+                )  # the application layer, when a port names one (inspect/apptext.py)
+                out.append(ports + (app or udp_length_text(nxt, ip)))
             elif nxt_name == "icmp":
                 out.append(f"ICMP {icmp_text(nxt)}, length {max(0, ip.payload_length)}")
             elif nxt_name == "icmpv6":
-                out.append(f"ICMP6, {icmp6_text(nxt)}, length {max(0, ip.payload_length)}")
+                m = p.message  # MLD rides in ICMPv6 (inspect/tunneltext.py)
+                words = (
+                    icmp6_text(nxt)
+                    if m is None
+                    else tunneltext.mld_text(ICMP6_TYPES.get(nxt.type, ""), m)
+                )
+                out.append(f"ICMP6, {words}, length {max(0, ip.payload_length)}")
+            elif nxt_name in _MESSAGE_LAYERS:  # IGMP, VRRP (inspect/tunneltext.py)
+                out.append(tunneltext.message_text(nxt, ip))
             break
         return "".join(out).rstrip()
 
@@ -254,6 +324,8 @@ class TextFormatter:
         )
         if t.partial:
             return f"{head}[|tcp]"
+        if self.quick:  # tcpdump -q
+            return f"{head}tcp {max(0, ip.payload_length - t.header_len)}"
         flags = t.flags
         seq = t.seq
         ack = t.ack

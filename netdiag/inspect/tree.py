@@ -7,10 +7,13 @@ and its RFC 4884 extensions with MPLS labels) are indented below it. A field
 ``checksum`` is shown in hex with the verdict of its ``checksum_ok`` beside it:
 ``[correct]``, ``[incorrect]`` or ``[unverified]`` (not judged: the segment
 was not captured whole). EtherTypes and IP protocols are shown with their names.
+The application layer (DNS, DHCP, NTP, HTTP...: ``inspect/apptext.py``) is the
+last block, when a port names one.
 """
 
 from __future__ import annotations
 
+from netdiag.inspect.apptext import app_fields
 from netdiag.inspect.names import ethertype_text, ipproto_name
 from netdiag.packets.packet import Packet
 
@@ -23,8 +26,8 @@ __all__ = ["tree_lines", "verdict"]
 _INDENT = "    "
 _VERDICTS = {True: "[correct]", False: "[incorrect]", None: "[unverified]"}
 _HEX16 = frozenset(("checksum", "tpid"))
-_ETHERTYPE_LAYERS = frozenset(("ethernet", "vlan", "sll", "sll2"))
-_ITEM_NAMES = {"options": "option", "objects": "object", "ext": "extension header"}
+_ETHERTYPE_LAYERS = frozenset(("ethernet", "vlan", "sll", "sll2", "chdlc"))
+_ITEM_NAMES = {"options": "option", "objects": "object", "ext": "extension header", "tlvs": "tlv"}
 
 
 def verdict(ok: bool | None) -> str:
@@ -36,6 +39,9 @@ def tree_lines(p: Packet, indent: str = _INDENT) -> list[str]:
     out: list[str] = []
     for d in p.layer_fields():
         _block(out, d.pop("layer", "?"), d, indent)
+    app = app_fields(p)  # the application layer, when a port names one (apptext.py)
+    if app is not None:
+        _block(out, app.pop("layer"), app, indent)
     if p.error is not None:
         out.append(f"{indent}[malformed: {p.error}]")
     return out
@@ -95,7 +101,9 @@ def _value(layer: str, key: str, v: Any) -> str:
     if isinstance(v, int):
         if key in _HEX16:
             return f"0x{v:04x}"
-        if key == "type" and layer in _ETHERTYPE_LAYERS:
+        if (key == "type" and layer in _ETHERTYPE_LAYERS) or (
+            key == "proto" and layer in ("gre", "geneve")  # tunnels name EtherTypes
+        ):
             return ethertype_text(v)
         if key in ("proto", "nh") and layer in ("ipv4", "ipv6"):
             return f"{v} ({ipproto_name(v)})"

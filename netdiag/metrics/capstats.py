@@ -19,6 +19,7 @@ addresses are kept packed and turned into text once, in ``result``.
 
 from __future__ import annotations
 
+from netdiag.metrics.appstats import DnsSummary, DnsSummaryAccumulator, app_name
 from netdiag.packets.addr import ip_text
 from netdiag.packets.numbers import LinkType
 from netdiag.packets.packet import Packet
@@ -84,6 +85,7 @@ class CaptureStats:
     last_ts_ns: int | None
     hierarchy: tuple[ProtocolNode, ...]  # depth-first, children by packets (most first)
     conversations: tuple[Conversation, ...]  # by bytes, most first
+    dns: DnsSummary | None = None  # names queried, rcodes, unanswered queries
 
     @property
     def duration(self) -> float:
@@ -106,6 +108,7 @@ class CaptureStatsAccumulator:
         # (low addr, high addr) -> [a, packets a->b, bytes a->b, packets b->a, bytes b->a,
         #                            first ts, last ts]
         self._conv: dict[tuple[bytes, bytes], list[Any]] = {}
+        self.dns = DnsSummaryAccumulator()
 
     def add(self, p: Packet, wirelen: int, ts_ns: int) -> None:
         self.packets += 1
@@ -122,6 +125,11 @@ class CaptureStatsAccumulator:
             if p.error is not None:
                 self.malformed += 1
                 path += ("malformed",)
+            else:
+                app = app_name(p)
+                if app is not None:  # the application protocol, by port (not decoded)
+                    path += (app,)
+                    self.dns.add(p, ts_ns)
         c = self._paths.get(path)
         if c is None:
             self._paths[path] = [1, wirelen]
@@ -156,6 +164,7 @@ class CaptureStatsAccumulator:
             last_ts_ns=self.last_ts_ns,
             hierarchy=self._hierarchy(),
             conversations=self._conversations(top),
+            dns=self.dns.result(top),
         )
 
     def _hierarchy(self) -> tuple[ProtocolNode, ...]:

@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 __all__ = ["decode"]
 
 _VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100))
+# Link types decoded by wanlinks.py, imported on first use (start-up time); the same
+# set as wanlinks.LINKTYPES (tests/packets/test_wanlinks.py checks).
+_WAN_LINKTYPES = frozenset((9, 50, 104, 105, 107, 117, 123, 127, 239))
 _MAX_VLAN_TAGS = 8
 
 _PAIR_GET = PAIR_TEXT.get
@@ -152,6 +155,8 @@ def decode(data: bytes, linktype: int = 1, quoted: bool = False) -> Packet:
         else:
             if t == 0x0806:
                 p.arp = Arp.decode(data, off)
+            elif t in _LINK_TUNNELS:  # MPLS, LLDP: see "Tunnels" below
+                _link_payload(p, data, off, n, t, quoted)
             return p
 
         # Transport layer: the header must lie within the IP layer (end).
@@ -183,6 +188,8 @@ def decode(data: bytes, linktype: int = 1, quoted: bool = False) -> Packet:
                     dg.dport = dport
                     dg.length = length
                     dg.end = l4 + length if l4 + length < end else end
+                    if dport == 4789 or dport == 6081 or sport == 4789:  # VXLAN, Geneve
+                        _udp_tunnel(p, data, dg, quoted)
                     return p
         # ICMP and ICMPv6 are filled at sites of their own: CPython specializes an
         # attribute store for one class, and two classes at one site undo it.
@@ -209,6 +216,8 @@ def decode(data: bytes, linktype: int = 1, quoted: bool = False) -> Packet:
                     msg6.offset = l4
                     msg6.end = end
                     msg6._quote = None
+                    if 129 < msg6.type < 144 and msg6.type in _MLD_TYPES:
+                        _mld(p, data, l4, end)
                     return p
         elif proto in _IPV6_EXTENSIONS and isinstance(ip, IPv6):
             ip.walk_extensions()
@@ -249,6 +258,10 @@ def _other_link(p: Packet, b: bytes, linktype: int) -> tuple[int, int]:
         lo = Loopback.decode(b, 0, linktype == 108)
         p.link = lo
         return 4, lo.ethertype or 0
+    if linktype in _WAN_LINKTYPES:  # Wi-Fi, serial lines, firewall logs
+        from netdiag.packets.wanlinks import decode_link
+
+        return decode_link(p, b, linktype)
     raise DecodeError("link", 0, f"unsupported link type {linktype}")
 
 
@@ -285,6 +298,8 @@ def _add_ip(p: Packet, ip: IPv4 | IPv6) -> None:
         p.ip = ip
     else:
         p.inner_ip = (*p.inner_ip, ip)
+    if p.chain:
+        _push(p, ip)
 
 
 def _ipv4(p: Packet, b: bytes, off: int, end: int, quoted: bool) -> None:
@@ -309,7 +324,9 @@ def _transport(p: Packet, b: bytes, off: int, end: int, proto: int, ip: Any, quo
     if proto == 6:
         p.tcp = TCP.decode(b, off, end, ip, quoted)
     elif proto == 17:
-        p.udp = UDP.decode(b, off, end, ip, quoted)
+        dg = p.udp = UDP.decode(b, off, end, ip, quoted)
+        if dg.dport == 4789 or dg.dport == 6081 or dg.sport == 4789:
+            _udp_tunnel(p, b, dg, quoted)
     elif proto == 1:
         icmp = p.icmp = ICMP.decode(b, off, end, ip, quoted)
         if icmp.quoted_span is not None:
@@ -320,7 +337,159 @@ def _transport(p: Packet, b: bytes, off: int, end: int, proto: int, ip: Any, quo
         if icmp6.quoted_span is not None:
             s, e = icmp6.quoted_span
             icmp6.quoted = decode(b[s:e], 101, quoted=True)
+        elif icmp6.type in _MLD_TYPES:
+            _mld(p, b, off, end)
     elif proto == 4 and len(p.inner_ip) < 8:
         _ipv4(p, b, off, end, quoted)
     elif proto == 41 and len(p.inner_ip) < 8:
         _ipv6(p, b, off, end, quoted)
+    elif proto == 47:
+        _gre(p, b, off, end, quoted, ip.mf)
+    elif proto == 2:
+        from netdiag.packets.igmp import IGMP
+
+        p.message = IGMP.decode(b, off, end, not ip.truncated)
+    elif proto == 112:
+        from netdiag.packets.vrrp import VRRP
+
+        p.message = VRRP.decode(b, off, end, ip)
+
+
+# Tunnels (GRE and ERSPAN in it, VXLAN, Geneve, MPLS), decoded through to the inner packet, and the
+# messages a host learns its link from (LLDP, IGMP, MLD, VRRP). All off the fast
+# path: IP protocols 47/2/112 and EtherTypes 0x8847/0x8848/0x88cc take the general
+# route anyway, a UDP datagram pays three integer comparisons (its ports against
+# VXLAN's and Geneve's), an ICMPv6 informational message one or two (MLD). Their codecs are
+# imported on first use (start-up time). Once a tunnel is met, ``Packet.chain``
+# lists every layer from the outermost network layer in order; ``ip`` stays the
+# outermost IP and the transport attributes (tcp, udp, icmp, icmpv6) name the
+# innermost transport: the outer UDP of VXLAN or Geneve is in the chain only.
+# Nesting is bounded: at most _MAX_CHAIN layers, then a MalformedError.
+
+# UDP tunnels (compared as constants in ``decode``, cheaper than a set lookup there):
+# VXLAN to or from port 4789 (as tcpdump), Geneve to port 6081.
+_LINK_TUNNELS = frozenset((0x8847, 0x8848, 0x88CC))
+_MLD_TYPES = frozenset((130, 131, 132, 143))
+_MAX_CHAIN = 32
+
+
+def _push(p: Packet, layer: Any) -> None:
+    chain = p.chain
+    if not chain and p.ip is not None:
+        chain = (p.ip, *p.inner_ip)
+    if len(chain) >= _MAX_CHAIN:
+        raise MalformedError(layer.name, layer.offset, f"more than {_MAX_CHAIN} nested layers")
+    p.chain = (*chain, layer)
+
+
+def _link_payload(p: Packet, b: bytes, off: int, end: int, t: int, quoted: bool) -> None:
+    """What follows an Ethernet (or inner Ethernet) header of type MPLS or LLDP."""
+    if t == 0x88CC:
+        from netdiag.packets.lldp import LLDP
+
+        p.message = LLDP.decode(b, off, end)
+    else:
+        _mpls(p, b, off, end, quoted)
+
+
+def _encap(p: Packet, b: bytes, off: int, end: int, t: int, quoted: bool) -> None:
+    """The packet a tunnel carries: EtherType ``t`` at ``off``. Payloads of other
+    types stay undecoded, as tcpdump's ``gre-proto-0x...``."""
+    if t == 0x0800:
+        _ipv4(p, b, off, end, quoted)
+    elif t == 0x86DD:
+        _ipv6(p, b, off, end, quoted)
+    elif t == 0x6558:  # transparent Ethernet bridging
+        _inner_ethernet(p, b, off, end, quoted)
+    elif t == 0x8847 or t == 0x8848:
+        _mpls(p, b, off, end, quoted)
+
+
+def _inner_ethernet(p: Packet, b: bytes, off: int, end: int, quoted: bool) -> None:
+    from netdiag.packets.ethernet import Ethernet
+
+    if end - off < _ETH_LEN:
+        raise TruncatedError("ethernet", off, _ETH_LEN, end - off)
+    eth = Ethernet.decode(b, off)
+    _push(p, eth)
+    t = eth.type
+    off += _ETH_LEN
+    while t in _VLAN_TPIDS:  # bounded by _push
+        if end - off < _TAG_LEN:
+            raise TruncatedError("vlan", off, _TAG_LEN, end - off)
+        tag = VlanTag.decode(b, off, t)
+        _push(p, tag)
+        off += _TAG_LEN
+        t = tag.type
+    if t == 0x0806:
+        _push(p, Arp.decode(b, off))
+    elif t in _LINK_TUNNELS:
+        _link_payload(p, b, off, end, t, quoted)
+    else:
+        _encap(p, b, off, end, t, quoted)
+
+
+def _mpls(p: Packet, b: bytes, off: int, end: int, quoted: bool) -> None:
+    """A label stack, then IPv4 or IPv6 by the first nibble after it (as tcpdump)."""
+    from netdiag.packets.mpls import MPLS
+
+    stack = MPLS.decode(b, off, end)
+    _push(p, stack)
+    at = stack.payload_offset
+    if at >= end:  # the bottom entry promises a payload (tcpdump: [|mpls])
+        raise TruncatedError("mpls", at, 1, 0)
+    if at < end:
+        v = b[at] >> 4
+        if v == 4:
+            _ipv4(p, b, at, end, quoted)
+        elif v == 6:
+            _ipv6(p, b, at, end, quoted)
+
+
+def _gre(p: Packet, b: bytes, off: int, end: int, quoted: bool, fragment: bool) -> None:
+    """A GRE header; what it carries unless it is version 1 (PPTP: PPP, not decoded
+    here) or the first fragment of a datagram (the rest is in the next fragments)."""
+    from netdiag.packets.gre import GRE
+
+    hdr = GRE.decode(b, off, end)
+    _push(p, hdr)
+    if hdr.version != 0 or fragment:
+        return
+    if hdr.protocol == 0x88BE or hdr.protocol == 0x22EB:  # ERSPAN types I-II, III
+        from netdiag.packets.erspan import ERSPAN
+
+        span = ERSPAN.decode(b, hdr.payload_offset, end, hdr.protocol, hdr.seq is not None)
+        _push(p, span)
+        if span.frame_type == 0:  # Ethernet (types I and II always)
+            _inner_ethernet(p, b, span.payload_offset, end, quoted)
+    else:
+        _encap(p, b, hdr.payload_offset, end, hdr.protocol, quoted)
+
+
+def _udp_tunnel(p: Packet, b: bytes, dg: UDP, quoted: bool) -> None:
+    """VXLAN to or from port 4789, Geneve to port 6081 (tcpdump's and tshark's rule);
+    not in a quote or in the first fragment of a datagram (the rest is elsewhere)."""
+    if quoted or dg._ip.mf:
+        return
+    if dg.dport == 6081:
+        from netdiag.packets.geneve import Geneve
+
+        p.udp = None
+        _push(p, dg)
+        gen = Geneve.decode(b, dg.offset + _UDP_LEN, dg.end)
+        _push(p, gen)
+        _encap(p, b, gen.payload_offset, dg.end, gen.protocol, quoted)
+    elif dg.dport == 4789 or dg.sport == 4789:
+        from netdiag.packets.vxlan import VXLAN
+
+        p.udp = None
+        _push(p, dg)
+        vx = VXLAN.decode(b, dg.offset + _UDP_LEN, dg.end)
+        _push(p, vx)
+        _inner_ethernet(p, b, vx.payload_offset, dg.end, quoted)
+
+
+def _mld(p: Packet, b: bytes, off: int, end: int) -> None:
+    from netdiag.packets.mld import MLD
+
+    p.message = MLD.decode(b, off, end)

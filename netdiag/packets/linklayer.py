@@ -52,6 +52,15 @@ LINKTYPE_NAMES = {
     LinkType.IPV4: "IPV4",
     LinkType.IPV6: "IPV6",
     LinkType.LINUX_SLL2: "LINUX_SLL2",
+    LinkType.PPP: "PPP",
+    LinkType.PPP_HDLC: "PPP_SERIAL",
+    LinkType.C_HDLC: "C_HDLC",
+    LinkType.IEEE802_11: "IEEE802_11",
+    LinkType.FRELAY: "FRELAY",
+    LinkType.PFLOG: "PFLOG",
+    LinkType.SUNATM: "SUNATM",
+    LinkType.IEEE802_11_RADIO: "IEEE802_11_RADIO",
+    LinkType.NFLOG: "NFLOG",
 }
 
 

@@ -32,7 +32,9 @@ class EtherType(IntEnum):
     QINQ = 0x88A8  # IEEE 802.1ad service tag
     QINQ_OLD = 0x9100  # pre-standard double tagging
     MPLS = 0x8847
+    MPLS_MULTICAST = 0x8848
     LLDP = 0x88CC
+    TEB = 0x6558  # transparent Ethernet bridging (an Ethernet frame inside GRE, Geneve)
 
 
 ETHERTYPE_NAMES: dict[int, str] = {
@@ -43,7 +45,9 @@ ETHERTYPE_NAMES: dict[int, str] = {
     EtherType.QINQ: "802.1Q-QinQ",
     EtherType.QINQ_OLD: "802.1Q-9100",
     EtherType.MPLS: "MPLS unicast",
+    EtherType.MPLS_MULTICAST: "MPLS multicast",
     EtherType.LLDP: "LLDP",
+    EtherType.TEB: "TEB",
 }
 
 VLAN_TPIDS = frozenset((EtherType.VLAN, EtherType.QINQ, EtherType.QINQ_OLD))
@@ -67,6 +71,7 @@ class IPProto(IntEnum):
     ICMPV6 = 58
     NONE = 59
     DSTOPTS = 60
+    VRRP = 112
     SCTP = 132
 
 
@@ -86,6 +91,7 @@ IPPROTO_NAMES: dict[int, str] = {
     IPProto.ICMPV6: "ICMPv6",
     IPProto.NONE: "NoNext",
     IPProto.DSTOPTS: "DstOpts",
+    IPProto.VRRP: "VRRP",
     IPProto.SCTP: "SCTP",
 }
 
@@ -95,11 +101,20 @@ class LinkType(IntEnum):
 
     NULL = 0
     ETHERNET = 1
+    PPP = 9
+    PPP_HDLC = 50
     RAW = 101
+    C_HDLC = 104
+    IEEE802_11 = 105
+    FRELAY = 107
     LOOP = 108
     LINUX_SLL = 113
+    PFLOG = 117
+    SUNATM = 123
+    IEEE802_11_RADIO = 127
     IPV4 = 228
     IPV6 = 229
+    NFLOG = 239
     LINUX_SLL2 = 276
 
 

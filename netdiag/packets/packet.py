@@ -103,6 +103,12 @@ class Packet:
     error: DecodeError | None = None
     vlans: tuple[VlanTag, ...] = ()
     inner_ip: tuple[IPv4 | IPv6, ...] = ()  # IP in IP, after ``ip``
+    # Tunnels (GRE, VXLAN, Geneve, MPLS; dispatch.py): when set, every layer from the
+    # outermost network layer to the innermost one, in order (outer IP, outer UDP,
+    # VXLAN, inner Ethernet, inner IP...); ``ip`` stays the outermost IP, ``inner_ip``
+    # the others, and tcp/udp/icmp/icmpv6 are the innermost transport.
+    chain: tuple[Any, ...] = ()
+    message: Any = None  # the last layer: LLDP, IGMP, MLD (after icmpv6) or VRRP
 
     @property
     def transport(self) -> TCP | UDP | ICMP | ICMPv6 | None:
@@ -117,12 +123,16 @@ class Packet:
         out.extend(self.vlans)
         if self.arp is not None:
             out.append(self.arp)
-        if self.ip is not None:
+        if self.chain:
+            out.extend(self.chain)
+        elif self.ip is not None:
             out.append(self.ip)
             out.extend(self.inner_ip)
         t = self.transport
         if t is not None:
             out.append(t)
+        if self.message is not None:
+            out.append(self.message)
         return out
 
     @property

@@ -101,7 +101,7 @@ def packet_filter(expr: str | None) -> Callable[[Any], bool] | None:
     if not expr:
         return None
     from netdiag.capture.bpf import compile_filter, make_runner
-    from netdiag.capture.bpf.parser import parse
+    from netdiag.capture.bpf.compiler import parse
 
     parse(expr)  # a syntax error stops before anything is read
     runners: dict[int, Any] = {}

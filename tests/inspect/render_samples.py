@@ -202,7 +202,8 @@ def build_samples() -> list[tuple[str, int, bytes]]:
         ("fragment first", 1, _eth(frag1)),
         ("fragment second", 1, _eth(frag2)),
         ("ipip", 1, _eth(ipv4.build(A4, B4, 4, _udp4("10.0.0.1", "10.0.0.2", 7, 9, b"in")))),
-        ("gre", 1, _eth(ipv4.build(A4, B4, 47, b"\x00\x00\x08\x00" + b"\x00" * 20))),
+        # an IP protocol nobody decodes (253, RFC 3692 experimentation); GRE is decoded now
+        ("unknown ip proto", 1, _eth(ipv4.build(A4, B4, 253, b"\x00\x00\x08\x00" + b"\x00" * 20))),
         ("truncated tcp", 1, trunc),
         ("unknown ethertype", 1, _eth(b"\x00" * 46, 0x88B5)),
         ("raw ip", 101, ipv4.build(A4, B4, 1, icmp.build_echo(9, 9, b"r" * 8))),

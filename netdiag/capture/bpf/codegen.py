@@ -26,6 +26,7 @@ from collections.abc import Callable
 from netdiag.capture.bpf import insn as I
 from netdiag.capture.bpf.insn import BpfInsn
 from netdiag.capture.bpf.lexer import FilterError, Token
+from netdiag.capture.bpf.linkvar import VAR_HDR, WLAN_FAMILIES
 from netdiag.capture.bpf.parser import (
     Abbrev,
     And,
@@ -43,8 +44,10 @@ from netdiag.capture.bpf.parser import (
 )  # fmt: skip
 from netdiag.capture.bpf.primitives import Primitives
 from netdiag.capture.bpf.program import Emitter, Pred, assemble
+from netdiag.capture.bpf.reach import can_accept
+from netdiag.capture.bpf.wlanparse import LlcPrim, Wlan
 
-__all__ = ["compile_ast"]
+__all__ = ["compile_ast", "RejectsAllError"]
 
 _ALU = {"+": I.ADD, "-": I.SUB, "*": I.MUL, "/": I.DIV, "%": I.MOD, "&": I.AND, "|": I.OR}
 _ALU.update({"^": I.XOR, "<<": I.LSH, ">>": I.RSH})
@@ -92,7 +95,7 @@ class _Value:
 class Compiler(Primitives):
     """Turns one AST into one predicate, tracking tcpdump's link-layer offsets."""
 
-    def node(self, n: Node) -> Pred:
+    def node(self, n: Node | Wlan | LlcPrim) -> Pred:
         if isinstance(n, And):
             return self.p_and(self.node(n.left), self.node(n.right))
         if isinstance(n, Or):
@@ -103,6 +106,10 @@ class Compiler(Primitives):
             return self.prim(n)
         if isinstance(n, Abbrev):
             return self.abbrev(n)
+        if isinstance(n, Wlan):
+            return self.wlan_fc(n.what, n.value, n.mask, n.tok)
+        if isinstance(n, LlcPrim):
+            return self.llc_prim(n.mask, n.value, n.tok)
         return self.relation(n)
 
     # -- arithmetic ------------------------------------------------------------------
@@ -199,7 +206,7 @@ class Compiler(Primitives):
         proto = a.proto
         guards = list(idx.guards)
         if proto in ("ether", "link"):
-            base = 0
+            base = self.off_hdr  # the link header: past radiotap on 127, as libpcap
         elif proto in ("ip", "ip6", "arp", "rarp"):
             base = self.off_nl
             guards.append(self.link_pred(self.ethertype_of(proto), a.tok))
@@ -209,36 +216,56 @@ class Compiler(Primitives):
         else:
             nl = self.off_nl
             guards.append(self.p_and(self.ip_proto(_TRANSPORT[proto]), self.not_fragment()))
+            self._reg(nl)
 
             def emit_transport() -> None:
                 if idx.const is not None:
-                    e.stmt(I.LDX | I.MSH | I.B, nl)
-                    e.stmt(I.LD | I.IND | size, nl + idx.const)
+                    e.stmt(I.LD | I.IND | size, self.ldx_l4(nl) + idx.const)
                     return
                 self.emit_value(idx)
-                e.stmt(I.LDX | I.MSH | I.B, nl)
+                k = self.ldx_l4(nl)
                 e.stmt(I.ALU | I.ADD | I.X)
                 e.stmt(I.MISC | I.TAX)
-                e.stmt(I.LD | I.IND | size, nl)
+                e.stmt(I.LD | I.IND | size, k)
 
             return _Value(guards, emit_transport, None, True)
 
+        self._reg(base)
+
         def emit() -> None:
             if idx.const is not None:
-                e.stmt(I.LD | I.ABS | size, base + idx.const)
+                self.ld(size, base + idx.const)
                 return
             self.emit_value(idx)
-            e.stmt(I.MISC | I.TAX)
-            e.stmt(I.LD | I.IND | size, base)
+            self.ld_indexed(size, base)
 
-        return _Value(guards, emit, None, idx.const is None)
+        return _Value(guards, emit, None, idx.const is None or base >= VAR_HDR)
 
 
-def compile_ast(tree: Node | None, linktype: int, snaplen: int) -> list[BpfInsn]:
-    """The program for ``tree`` (None: accept everything) on ``linktype``."""
+def compile_ast(
+    tree: Node | Wlan | LlcPrim | None, linktype: int, snaplen: int, netmask: int = 0
+) -> list[BpfInsn]:
+    """The program for ``tree`` (None: accept everything) on ``linktype``; ``netmask``
+    is what ``ip broadcast`` takes (0 for a capture file, as tcpdump -r)."""
     e = Emitter()
     if tree is None:
         return [BpfInsn(I.RET | I.K, 0, 0, snaplen)]
     comp = Compiler(e, linktype, little_endian=sys.byteorder == "little")
+    comp.netmask = netmask
     pred = comp.node(tree)
-    return assemble(e, pred, comp, snaplen)
+    prologue = comp.prologue()  # variable link offsets (linkvar.py), first as in libpcap
+    # libpcap turns its optimizer off when it computes the 802.11 payload offset; only
+    # the optimizer finds that an expression rejects all packets.
+    optimized = not (comp.family in WLAN_FAMILIES and comp.pl_reg is not None)
+    if prologue is not None and pred is not comp.TRUE and pred is not comp.FALSE:
+        pred = comp.p_and(prologue, pred)
+    prog = assemble(e, pred, comp, snaplen)
+    if optimized and not can_accept(prog):
+        raise RejectsAllError("filter: expression rejects all packets")
+    return prog
+
+
+class RejectsAllError(FilterError):
+    """An expression no packet can match: tcpdump's message, and its exit status 1."""
+
+    exit_status = 1

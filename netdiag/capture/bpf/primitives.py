@@ -16,9 +16,10 @@ import ipaddress
 
 from netdiag.capture.bpf import insn as I
 from netdiag.capture.bpf.lexer import FilterError, Token
+from netdiag.capture.bpf.linkvar import VAR_PL, WAN_FAMILIES, WLAN_DIRS, WLAN_FAMILIES, LinkVar
 from netdiag.capture.bpf.names import ETHER_PROTO_NAMES, IP_PROTO_NAMES
 from netdiag.capture.bpf.parser import Abbrev, Prim
-from netdiag.capture.bpf.program import Emitter, Pred, PredBuilder
+from netdiag.capture.bpf.program import Emitter, Pred
 from netdiag.capture.bpf.values import port_value, v4_value
 from netdiag.packets.numbers import EtherType, IPProto
 
@@ -36,6 +37,18 @@ LINKS: dict[int, tuple[str, int | None, int]] = {
     229: ("ipv6", None, 0),
     0: ("null", None, 4),
     108: ("loop", None, 4),
+    # gencode.c init_linktype: PPP and Cisco HDLC have a 2-byte type at 2
+    9: ("ppp", 2, 4),
+    50: ("ppp", 2, 4),
+    104: ("chdlc", 2, 4),
+    # Frame Relay: libpcap takes the network header at 0 (its XXX: not past the
+    # Q.922 address), and tests the NLPID at 2
+    107: ("frelay", None, 0),
+    117: ("pflog", None, VAR_PL),
+    123: ("sunatm", None, 4 + 8),  # pseudo-header, then LLC/SNAP
+    105: ("wlan", None, VAR_PL + 8),  # 802.11 header, then LLC/SNAP
+    127: ("radiotap", None, VAR_PL + 8),
+    239: ("nflog", None, 0),
 }
 _AF_INET = 2
 #: AF_INET6 of OpenBSD/NetBSD, FreeBSD, Darwin: what libpcap tests in capture files
@@ -48,14 +61,15 @@ def _err(msg: str, tok: Token) -> FilterError:
     return e
 
 
-class Primitives(PredBuilder):
+class Primitives(LinkVar):
     def __init__(self, e: Emitter, linktype: int, little_endian: bool) -> None:
-        super().__init__(e)
         if linktype not in LINKS:
             raise FilterError(f"filter: link type {linktype} is not supported")
         self.family, self.off_ll, self.off_nl = LINKS[linktype]
         self.linktype = linktype
         self.little = little_endian
+        self.netmask = 0  # a capture file's, as tcpdump -r compiles (compile_filter sets it)
+        super().__init__(e)
 
     # -- link layer ------------------------------------------------------------------
 
@@ -66,6 +80,8 @@ class Primitives(PredBuilder):
     def link_pred(self, ethertype: int, tok: Token) -> Pred:
         """Is the network-layer protocol ``ethertype``?"""
         fam = self.family
+        if fam in WAN_FAMILIES:
+            return self.wan_link_pred(ethertype, tok)
         if self.off_ll is not None:
             if ethertype <= 1500:
                 raise _err(f"ether proto {ethertype} (an 802.3 length) is not supported", tok)
@@ -84,6 +100,8 @@ class Primitives(PredBuilder):
         return self.p_or(*(self.cmp(0, I.W, v) for v in families))
 
     def ether_addr(self, mac: bytes, which: str, tok: Token) -> Pred:
+        if self.family in WLAN_FAMILIES:
+            return self.wlan_host(mac, which, tok)
         if self.family != "ether":
             raise _err("ethernet addresses are supported only on Ethernet", tok)
         off = 6 if which == "src" else 0
@@ -112,9 +130,10 @@ class Primitives(PredBuilder):
     def not_fragment(self) -> Pred:
         """IPv4 fragment offset 0: a first (or only) fragment."""
         e, off = self.e, self.off_nl + 6
+        self._reg(off)
 
         def emit(t: int, f: int) -> None:
-            e.stmt(I.LD | I.ABS | I.H, off)
+            self.ld(I.H, off)
             e.jump(I.JMP | I.JSET | I.K, 0x1FFF, f, t)
 
         return emit
@@ -148,6 +167,15 @@ class Primitives(PredBuilder):
 
     def host_or_net(self, p: Prim, kind: str) -> Pred:
         tok, proto = p.tok, p.proto
+        if p.dir in WLAN_DIRS and (tok.kind != "mac" or self.family not in WLAN_FAMILIES):
+            words = WLAN_DIRS[p.dir]
+            raise _err(
+                f"{words} not valid qualifiers for addresses other than 802.11 MAC addresses", tok
+            )
+        if tok.kind == "mac" and self.family in WLAN_FAMILIES:
+            if proto not in (None, "ether", "link") or kind != "host":
+                raise _err(f"'{tok.text}' is not a {kind} here", tok)
+            return self.wlan_host(tok.value, p.dir, tok)  # type: ignore[arg-type]
         if tok.kind == "mac":
             if proto not in (None, "ether", "link") or kind != "host" or p.dir and "and" in p.dir:
                 raise _err(f"'{tok.text}' is not a {kind} here", tok)
@@ -227,14 +255,14 @@ class Primitives(PredBuilder):
     ) -> Pred:
         nl = self.off_nl
         e = self.e
+        self._reg(nl)
 
         def atom(v6: bool, off: int) -> Pred:
             def emit(t: int, f: int) -> None:
                 if v6:
-                    e.stmt(I.LD | I.ABS | I.H, nl + 40 + off)
+                    self.ld(I.H, nl + 40 + off)
                 else:
-                    e.stmt(I.LDX | I.MSH | I.B, nl)
-                    e.stmt(I.LD | I.IND | I.H, nl + off)
+                    e.stmt(I.LD | I.IND | I.H, self.ldx_l4(nl) + off)
                 if lo == hi:
                     e.jump(I.JMP | I.JEQ | I.K, lo, t, f)
                 else:
@@ -312,6 +340,15 @@ class Primitives(PredBuilder):
     # -- primitives without an ID --------------------------------------------------------
 
     def vlan(self, tok: Token, vid: int | None) -> Pred:
+        if self.family in WLAN_FAMILIES:  # the TPID where SNAP's EtherType is
+            if vid is not None and vid > 4095:
+                raise _err(f"VLAN tag {vid} greater than maximum 4095", tok)
+            tag = self.p_or(*(self.link_pred(tpid, tok) for tpid in VLAN_TPIDS))
+            if vid is not None:
+                tag = self.p_and(tag, self.cmp(self.off_nl, I.H, vid, 0x0FFF))
+            self.off_llc += 4
+            self.off_nl += 4
+            return tag
         if self.family != "ether" or self.off_ll is None:
             raise _err(f"no VLAN support for link type {self.linktype}", tok)
         if vid is not None and vid > 4095:
@@ -340,6 +377,8 @@ class Primitives(PredBuilder):
         if name in ("ether broadcast", "link broadcast"):
             return self.ether_addr(b"\xff" * 6, "dst", tok)
         if name in ("ether multicast", "link multicast"):
+            if self.family in WLAN_FAMILIES:
+                return self.wlan_multicast()
             if self.family != "ether":
                 raise _err("ethernet addresses are supported only on Ethernet", tok)
             return self._jset(0, 0x01)
@@ -347,15 +386,22 @@ class Primitives(PredBuilder):
             e = self.e
             ip = self.link_pred(EtherType.IPV4, tok)
 
+            self._reg(nl)
+
             def mc(t: int, f: int) -> None:
-                e.stmt(I.LD | I.ABS | I.B, nl + 16)
+                self.ld(I.B, nl + 16)
                 e.jump(I.JMP | I.JGE | I.K, 0xE0, t, f)
 
             return self.p_and(ip, mc)
         if name == "ip6 multicast":
             return self.p_and(self.link_pred(EtherType.IPV6, tok), self.cmp(nl + 24, I.B, 0xFF))
         if name == "ip broadcast":
-            raise _err("netmask not known, so 'ip broadcast' is not supported", tok)
+            # A capture file's netmask is 0 (tcpdump -r): the host part is all 32 bits.
+            hostmask = ~self.netmask & 0xFFFFFFFF
+            dst = self.p_or(
+                self.cmp(nl + 16, I.W, 0, hostmask), self.cmp(nl + 16, I.W, hostmask, hostmask)
+            )
+            return self.p_and(self.link_pred(EtherType.IPV4, tok), dst)
         raise _err(f"'{name}' is not supported", tok)
 
     def _length(self, at_most: bool, n: int) -> Pred:
