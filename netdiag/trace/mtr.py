@@ -12,10 +12,14 @@ order.
 ICMP rate limits (:mod:`netdiag.trace.ratelimit`). Routers answer with time
 exceeded, which the kernel limits per peer (IPv4: a token a second, a burst of
 6). The destination is probed every round; an intermediate hop only while its
-modelled bucket has a token to spare, so at ``-i 0.2`` it is probed 6 times and
-then once a second, and never runs dry. A hop that still leaves a probe
-unanswered while a later hop answers the same round limits harder than modelled:
-its rate is halved. The report then tells loss from rate limiting: ``Loss%`` is
+modelled bucket has a token to spare (:class:`~netdiag.trace.ratelimit.Pacer`),
+so at ``-i 0.2`` it is probed 6 times and then once a second, and never runs dry.
+Now and then one probe over that budget tells whether the hop limits less (its
+pace then doubles, and a hop with no limit ends up probed every round). A hop
+that misses significantly more than the path loses (flagged rate-limited)
+limits harder than modelled: each such miss halves its pace, down to one probe
+per 16 s; random loss on the path does not slow a hop down, since the hops after
+it miss as much. The report then tells loss from rate limiting: ``Loss%`` is
 path loss, ``Unans%`` what was unanswered but not lost, and ``RL`` marks a
 rate-limited hop. A hop probed at a different rate than the destination says
 so (``probe_interval_s``).
