@@ -34,6 +34,7 @@ PMTUDISC_DONT, PMTUDISC_PROBE = 0, 3  # IP_PMTUDISC_* == IPV6_PMTUDISC_* (linux/
 def drive(tracer: Any, session: TraceSession, on_hop: Callable[[Hop], None]) -> None:
     """Send, wait and feed until ``session`` is done; hops go to ``on_hop`` in order."""
     readers = tracer.readers
+    idle = 0  # passes in a row that neither sent nor had anything to wait for
     while True:
         sent = False
         while (nxt := session.next_probe()) is not None:
@@ -50,8 +51,12 @@ def drive(tracer: Any, session: TraceSession, on_hop: Callable[[Hop], None]) -> 
             return
         deadline = session.next_deadline()
         if deadline is None:  # nothing in flight: the next pass sends or is done
-            if not sent:  # nothing to send either: never spin (a session bug)
+            # (answers read above may have opened the window); two idle passes in a
+            # row mean nothing to send and nothing to wait for: never spin on that
+            idle = 0 if sent else idle + 1
+            if idle >= 2:
                 raise NetdiagError("traceroute: internal error: nothing to send or wait for")
             continue
+        idle = 0
         timeout = max(0.0, (deadline - time.monotonic_ns()) / 1e9)
         select.select(readers, [], [], timeout)

@@ -9,6 +9,7 @@ drops its answer, and within the simulated milliseconds no token comes back.
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -307,3 +308,41 @@ def test_when_the_probes_at_the_scouts_distance_are_lost_the_trace_goes_on():
         s.expire(now)
         s.ready()
     assert s.done and s.stopped == "silent" and s.stop_ttl == 8 + 5
+
+
+class _FakeTracer:
+    """What ``drive`` needs of a tracer, with a path that answers each probe at the next
+    read: the answers that open the window arrive while nothing is in flight."""
+
+    def __init__(self, path: Path) -> None:
+        import socket
+
+        self.path, self.pending = path, []
+        self.pair = socket.socketpair()  # a socket to wait on that never has data
+        self.readers = [self.pair[0]]
+
+    def _send(self, s: TraceSession, n: int, ttl: int, key: int) -> None:
+        s.sent(n, time.monotonic_ns(), time.time_ns())
+        pkt = self.path.answer(key, ttl)
+        if pkt is not None:
+            self.pending.append(pkt)
+
+    def _drain(self, s: TraceSession, _sock: object) -> None:
+        while self.pending:
+            s.received(decode(self.pending.pop(0), 228), time.monotonic_ns(), None)
+
+
+def test_the_loop_sends_again_when_answers_it_read_open_the_window():
+    # The loop reads the answers after its sends; when they leave nothing in flight it
+    # must go round once more (and send), not take the quiet for a stalled session.
+    from netdiag.trace.drive import drive
+
+    hops: list[Hop] = []
+    session = TraceSession(FLOW, TraceSettings(scout=False), key_base=31)
+    tracer = _FakeTracer(Path())
+    try:
+        drive(tracer, session, hops.append)
+    finally:
+        for sock in tracer.pair:
+            sock.close()
+    assert [h.ttl for h in hops] == list(range(1, 10)) and session.done
