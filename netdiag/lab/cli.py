@@ -70,7 +70,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                     "kernel's, 1000 ms with a burst of 6 for IPv4, 100 ms for IPv6)")  # fmt: skip
     up.add_argument("--loss", action="append", default=[], metavar="K:PCT[:fwd|rev]",
                     help="drop PCT%% of the packets on link K (both ways unless fwd/rev); "
-                    "repeatable")  # fmt: skip
+                    "with --ecmp, K may be NODE-NODE (r1-r2a); repeatable")  # fmt: skip
     up.add_argument("--delay", action="append", default=[], metavar="K:MS[/JITTER]",
                     help="one-way delay on link K (K may be 'all'); repeatable")  # fmt: skip
     up.add_argument("--silent-tail", metavar="NODE",
@@ -82,6 +82,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="K",
         help="router K routes dst into a blackhole (K itself goes silent too)",
     )
+    up.add_argument("--ecmp", action="append", default=[], metavar="K:W|K:L1,L2,...",
+                    help="router K (0: src) load-balances over W branch routers r{K+1}a.. "
+                    "(or branches of L1, L2, ... routers) that join at r{K+2}; "
+                    "repeatable")  # fmt: skip
+    up.add_argument("--topology", metavar="FILE",
+                    help="TOML topology (routers, [[ecmp]], [nat], [error_source], [seed]; "
+                    "see netdiag.lab.topology)")  # fmt: skip
+    up.add_argument("--nat", action="append", default=[], metavar="K[:masquerade|stateless]",
+                    help="NAT on router K toward dst: Linux masquerade (default) or a "
+                    "stateless rewrite that leaks into quoted datagrams; repeatable")  # fmt: skip
+    up.add_argument("--error-source", action="append", default=[],
+                    metavar="K:iface|route|mixed",
+                    help="router K's ICMP errors come from the interface the probe arrived "
+                    "on (iface, the default), from one address (route), or time exceeded "
+                    "as iface and unreachables as route (mixed); repeatable")  # fmt: skip
     up.set_defaults(func=cmd_up)
 
     down = named(sub.add_parser("down", help="remove a lab (safe to repeat)"))
@@ -103,8 +118,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     lab = Lab.up(args.name, routers=args.routers, silent_router=args.silent_router,
                  mtu=args.mtu, icmp_ratelimit=args.icmp_ratelimit, loss=args.loss,
                  delay=args.delay, silent_tail=args.silent_tail,
-                 blackhole=args.blackhole)  # fmt: skip
-    print(format_lab(Lab.show(lab.name), lab.conditions))
+                 blackhole=args.blackhole, ecmp=args.ecmp, topology=args.topology,
+                 nat=args.nat, error_source=args.error_source)  # fmt: skip
+    spec = lab.topology.spec if lab.topology is not None else None
+    print(format_lab(Lab.show(lab.name), lab.conditions, spec))
     return 0
 
 
@@ -117,7 +134,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     rows = Lab.show(args.name)
     if not rows:
         raise LabError(f"no lab {args.name!r}: run `netdiag lab up --name {args.name}`")
-    print(format_lab(rows, Lab.conditions_of(args.name)))
+    print(format_lab(rows, Lab.conditions_of(args.name), Lab.topology_of(args.name)))
     return 0
 
 

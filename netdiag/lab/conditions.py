@@ -32,7 +32,7 @@ applies them; nothing here runs a process.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from netdiag.errors import UsageError
 from netdiag.records import dataclass
@@ -41,6 +41,7 @@ __all__ = [
     "Conditions",
     "Loss",
     "Delay",
+    "make_conditions",
     "parse_ratelimit",
     "parse_loss",
     "parse_delay",
@@ -105,12 +106,20 @@ class Conditions:
     silent_tail: str | None = None  # "dst" or "rK"
     blackhole: int | None = None  # router number
 
-    def validate(self, routers: int) -> None:
+    def validate(
+        self,
+        routers: int,
+        link_ids: Collection[int] | None = None,
+        node_names: Collection[str] | None = None,
+    ) -> None:
+        """``link_ids`` and ``node_names``: those of a graph lab (default: the chain's)."""
         links = routers  # links 0..routers
         if self.icmp_ratelimit is not None and not 0 <= self.icmp_ratelimit <= 3_600_000:
             raise UsageError(f"--icmp-ratelimit {self.icmp_ratelimit}: use 0..3600000 ms or off")
         for loss in self.loss:
-            if not 0 <= loss.link <= links:
+            if link_ids is not None and loss.link not in link_ids:
+                raise UsageError(f"--loss {loss}: no link {loss.link} (name it NODE-NODE:PCT)")
+            if link_ids is None and not 0 <= loss.link <= links:
                 raise UsageError(f"--loss {loss}: the links are 0..{links}")
         seen = [(loss.link, d) for loss in self.loss for d in loss.directions]
         if len(seen) != len(set(seen)):
@@ -121,7 +130,10 @@ class Conditions:
                 raise UsageError(f"--delay {delay}: the links are 0..{links}")
         if len(delayed) != len(set(delayed)):
             raise UsageError("--delay: a link given twice")
-        if self.silent_tail is not None:
+        if self.silent_tail is not None and node_names is not None:
+            if self.silent_tail not in node_names or self.silent_tail == "src":
+                raise UsageError(f"--silent-tail {self.silent_tail}: no such router or dst")
+        elif self.silent_tail is not None:
             ok = self.silent_tail == "dst" or (
                 re.fullmatch(r"r[1-9][0-9]*", self.silent_tail) is not None
                 and int(self.silent_tail[1:]) <= routers
@@ -189,6 +201,30 @@ class Conditions:
 # --------------------------------------------------------------------------- parsing
 
 
+def make_conditions(
+    routers: int,
+    icmp_ratelimit: int | str | None = None,
+    loss: Iterable[Loss | str] = (),
+    delay: Iterable[Delay | str] = (),
+    silent_tail: str | None = None,
+    blackhole: int | None = None,
+    link_ids: Collection[int] | None = None,
+    node_names: Collection[str] | None = None,
+) -> Conditions:
+    """Conditions from friendly values: ``icmp_ratelimit`` ms, "off", "default" or None
+    (the kernel's); loss as ``Loss`` or "K:PCT[:fwd|rev]"; delay as ``Delay`` or
+    "K:MS[/JITTER]" (K may be "all")."""
+    if isinstance(icmp_ratelimit, str):
+        icmp_ratelimit = parse_ratelimit(icmp_ratelimit)
+    losses = tuple(x if isinstance(x, Loss) else parse_loss(x) for x in loss)
+    delays: list[Delay] = []
+    for d in delay:
+        delays.extend([d] if isinstance(d, Delay) else parse_delay(d, routers))
+    found = Conditions(icmp_ratelimit, losses, tuple(delays), silent_tail, blackhole)
+    found.validate(routers, link_ids, node_names)
+    return found
+
+
 def parse_ratelimit(text: str) -> int | None:
     """``MS`` -> MS, ``off`` -> 0, ``default`` -> None (the kernel's)."""
     if text == "off":
@@ -233,9 +269,16 @@ def parse_delay(text: str, routers: int | None = None) -> list[Delay]:
 
 
 def ratelimit_sysctls(value: int | None) -> dict[str, str]:
+    """Per-peer limits; ``off`` (0) also lifts the namespace-wide ICMP budget
+    (``icmp_msgs_per_sec`` 1000 with a burst of 50, IPv4 and IPv6 together), which a
+    burst of flows through a diamond would otherwise exceed at the destination."""
     v4 = KERNEL_RATELIMIT_V4 if value is None else value
     v6 = KERNEL_RATELIMIT_V6 if value is None else value
-    return {"net/ipv4/icmp_ratelimit": str(v4), "net/ipv6/icmp/ratelimit": str(v6)}
+    out = {"net/ipv4/icmp_ratelimit": str(v4), "net/ipv6/icmp/ratelimit": str(v6)}
+    if value == 0:
+        out["net/ipv4/icmp_msgs_per_sec"] = "1000000"
+        out["net/ipv4/icmp_msgs_burst"] = "100000"
+    return out
 
 
 _KEEP_NEIGHBOURS = (
@@ -255,7 +298,9 @@ def loss_script(direction: str, device: str, pct: float) -> str:
         "  chain ingress {",
         f'    type filter hook ingress device "{device}" priority 0; policy accept;',
         *(f"    {rule}" for rule in _KEEP_NEIGHBOURS),
-        f'    numgen random mod {_SCALE} < {threshold} counter name "dropped" drop',
+        # 100 %: every packet (numgen's values stop at _SCALE - 1, nft refuses "< _SCALE")
+        (f"    numgen random mod {_SCALE} < {threshold} " if threshold < _SCALE else "    ")
+        + 'counter name "dropped" drop',
         '    counter name "passed"',
         "  }",
         "}",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -28,20 +27,21 @@ from netdiag.lab.conditions import (
     Loss,
     loss_placement,
     loss_script,
-    parse_delay,
-    parse_loss,
-    parse_ratelimit,
+    make_conditions,
     silent_script,
 )
 from netdiag.lab.netns import (
     LabError,
     describe_failure,
+    ifname_key,
     in_netns,
     lab_namespaces,
     not_ready,
     require_root,
     run_ip,
+    run_tool,
     sorted_chain,
+    stop_netns_processes,
     write_sysctls,
 )
 from netdiag.lab.plan import (
@@ -60,6 +60,20 @@ from netdiag.lab.plan import (
     relay_netns,
     sysctls,
 )
+from netdiag.lab.routing import (
+    NAT_TABLE,
+    GroundTruth,
+    errsrc_script,
+    graph_layout,
+    graph_link_commands,
+    graph_loss,
+    graph_loss_placement,
+    graph_node_commands,
+    graph_sysctls,
+    ground_truth,
+    nat_script,
+)
+from netdiag.lab.topology import Layout, Spec, layout, make_spec
 from netdiag.records import dataclass
 
 TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
@@ -86,28 +100,6 @@ READY_TIMEOUT = 5.0
 STATE_DIR = "/run/netdiag/lab"
 
 
-def make_conditions(
-    routers: int,
-    icmp_ratelimit: int | str | None = None,
-    loss: Iterable[Loss | str] = (),
-    delay: Iterable[Delay | str] = (),
-    silent_tail: str | None = None,
-    blackhole: int | None = None,
-) -> Conditions:
-    """Conditions from friendly values: ``icmp_ratelimit`` ms, "off", "default" or None
-    (the kernel's); loss as ``Loss`` or "K:PCT[:fwd|rev]"; delay as ``Delay`` or
-    "K:MS[/JITTER]" (K may be "all")."""
-    if isinstance(icmp_ratelimit, str):
-        icmp_ratelimit = parse_ratelimit(icmp_ratelimit)
-    losses = tuple(x if isinstance(x, Loss) else parse_loss(x) for x in loss)
-    delays: list[Delay] = []
-    for d in delay:
-        delays.extend([d] if isinstance(d, Delay) else parse_delay(d, routers))
-    found = Conditions(icmp_ratelimit, losses, tuple(delays), silent_tail, blackhole)
-    found.validate(routers)
-    return found
-
-
 @dataclass(frozen=True)
 class LabRow:
     """One interface of a live lab, as ``Lab.show`` finds it."""
@@ -132,10 +124,13 @@ class Lab:
         silent_router: int | None = None,
         mtu: tuple[int, int] | None = None,
         conditions: Conditions | None = None,
+        topology: Layout | None = None,
     ) -> None:
         self.name = name
+        #: The graph of a lab built with ecmp/topology/nat/error_source; None: a plain chain.
+        self.topology = topology
         self.nodes: dict[str, Node] = dict(nodes)
-        self.routers = len(self.nodes) - 2
+        self.routers = topology.spec.routers if topology is not None else len(self.nodes) - 2
         self.silent_router = silent_router
         self.mtu = mtu
         self.conditions = conditions or Conditions()
@@ -160,18 +155,38 @@ class Lab:
         delay: Iterable[Delay | str] = (),
         silent_tail: str | None = None,
         blackhole: int | None = None,
+        ecmp: Iterable[str] = (),
+        topology: str | Mapping[str, Any] | None = None,
+        nat: Iterable[str | int] = (),
+        error_source: Iterable[str] = (),
     ) -> Lab:
         """Build the lab; on any failure remove what was built and raise.
 
         ``icmp_ratelimit``, ``loss``, ``delay``, ``silent_tail`` and ``blackhole`` are the
-        conditions of ``netdiag.lab.conditions`` (see :func:`make_conditions`)."""
-        nodes = plan(name, routers, silent_router, mtu)
+        conditions of ``netdiag.lab.conditions`` (see :func:`make_conditions`); ``ecmp``
+        ("K:W" or "K:L1,L2,..."), ``topology`` (a TOML path or dict), ``nat``
+        ("K[:masquerade|stateless]") and ``error_source`` ("K:iface|route") make it a graph
+        (``netdiag.lab.topology``)."""
+        graph = None
+        loss, delay = tuple(loss), tuple(delay)
+        if ecmp or topology is not None or nat or error_source:
+            spec = make_spec(routers, ecmp, topology, nat, error_source)
+            routers = spec.routers
+            graph = graph_layout(name, spec, silent_router, mtu, delay)
+            loss = tuple(graph_loss(graph, x) if isinstance(x, str) else x for x in loss)
+        nodes = graph.nodes if graph is not None else plan(name, routers, silent_router, mtu)
+        ids = [x.ident for x in graph.links] if graph is not None else None
         conditions = make_conditions(routers, icmp_ratelimit, loss, delay, silent_tail,
-                                     blackhole)  # fmt: skip
+                                     blackhole, ids, list(nodes) if graph else None)  # fmt: skip
+        if graph is not None:
+            for what, node in (("--silent-tail", silent_tail), ("--blackhole", blackhole)):
+                node = f"r{node}" if isinstance(node, int) else node
+                if node is not None and node not in nodes:
+                    raise UsageError(f"{what} {node}: no such node in this topology")
         require_root()
         if lab_namespaces(name):
             raise LabError(f"lab {name!r} already exists: run `netdiag lab down --name {name}`")
-        lab = cls(name, nodes, silent_router, mtu, conditions)
+        lab = cls(name, nodes, silent_router, mtu, conditions, graph)
         start = time.monotonic()
         try:
             lab._build()
@@ -188,16 +203,25 @@ class Lab:
         relay = relay_netns(nodes[0].netns)
         run_ip((), batch=[f"netns add {n.netns}" for n in nodes]
                + ([f"netns add {relay}"] if delayed else []))  # fmt: skip
+        graph = self.topology
+        diamonds = graph is not None and bool(graph.spec.diamonds)
         for node in nodes:
             with in_netns(node.netns):
                 write_sysctls(sysctls(node, cond.icmp_ratelimit))
-        run_ip((), batch=link_commands(self.nodes, delayed))
+                if graph is not None:
+                    write_sysctls(graph_sysctls(graph, node.name))
+        run_ip((), batch=graph_link_commands(graph) if graph is not None and diamonds
+               else link_commands(self.nodes, delayed))  # fmt: skip
         procs = [
             (n, subprocess.Popen(["ip", "-n", n.netns, "-batch", "-"], **_PIPES)) for n in nodes
         ]
         failures = []
         for node, proc in procs:
-            lines = node_commands(self.nodes, node, cond.blackhole)
+            if graph is not None and diamonds:
+                hole = f"r{cond.blackhole}" if cond.blackhole is not None else None
+                lines = graph_node_commands(graph, node.name, hole)
+            else:
+                lines = node_commands(self.nodes, node, cond.blackhole)
             try:
                 _out, err = proc.communicate("\n".join(lines) + "\n", timeout=30)
             except subprocess.TimeoutExpired:
@@ -218,10 +242,17 @@ class Lab:
             self._start_relay(relay, delayed)
         self._wait_ready(nodes)
         for loss in cond.loss:
-            for node, device, direction in loss_placement(loss, list(self.nodes)):
-                self._nft(node, loss_script(direction, device, loss.pct))
+            for where, device, direction in self._loss_places(loss):
+                self._nft(where, loss_script(direction, device, loss.pct))
         if cond.silent_tail is not None:
             self._nft(cond.silent_tail, silent_script(cond.silent_tail != "dst"))
+        if graph is not None:
+            for router, kind in graph.spec.nat:
+                self._nft(router, nat_script(graph, router, kind))
+            for router, _how in graph.spec.error_source:
+                script = errsrc_script(graph, router)
+                if script is not None:
+                    self._nft(router, script)
         self._save_state()
 
     def _start_relay(self, relay: str, delayed: Mapping[int, Delay]) -> None:
@@ -229,7 +260,7 @@ class Lab:
         run_ip((), netns=relay, batch=relay_commands(delayed))
         for netns, devices in offload_devices(self.nodes, delayed).items():
             for dev in devices:
-                _tool(["ip", "netns", "exec", netns, "ethtool", "-K", dev, "tx", "off", "tso",
+                run_tool(["ip", "netns", "exec", netns, "ethtool", "-K", dev, "tx", "off", "tso",
                        "off", "gso", "off"], "ethtool", "ethtool")  # fmt: skip
         specs = [f"{d.link}:{d.ms}:{d.jitter_ms}" for d in delayed.values()]
         argv = ["ip", "netns", "exec", relay, sys.executable, "-m", "netdiag.lab.relay", *specs]
@@ -250,14 +281,17 @@ class Lab:
             raise LabError(f"delay relay in {relay} did not start: {line.strip() or 'timed out'}")
 
     def _nft(self, node: str, script: str) -> None:
-        _tool(["ip", "netns", "exec", self.nodes[node].netns, "nft", "-f", "-"], "nft",
+        run_tool(["ip", "netns", "exec", self.nodes[node].netns, "nft", "-f", "-"], "nft",
               "nftables", script)  # fmt: skip
 
     def _save_state(self) -> None:
         os.makedirs(STATE_DIR, exist_ok=True)
         path = os.path.join(STATE_DIR, f"{self.name}.json")
+        state = self.conditions.to_json()
+        if self.topology is not None:
+            state["topology"] = self.topology.spec.to_json()
         with open(path + ".tmp", "w") as f:
-            json.dump(self.conditions.to_json(), f)
+            json.dump(state, f)
         os.replace(path + ".tmp", path)
 
     def loss_counters(self, link: int, direction: str = "fwd") -> tuple[int, int]:
@@ -266,14 +300,18 @@ class Lab:
                      and direction in x.directions), None)  # fmt: skip
         if loss is None:
             raise UsageError(f"link {link} has no loss {direction}")
-        node, _dev, _d = next(p for p in loss_placement(loss, list(self.nodes))
-                              if p[2] == direction)  # fmt: skip
+        node, _dev, _d = next(p for p in self._loss_places(loss) if p[2] == direction)
         argv = ["ip", "netns", "exec", self.nodes[node].netns, "nft", "-j", "list", "counters",
                 "table", "netdev", f"{LOSS_TABLE}_{direction}"]  # fmt: skip
-        found = json.loads(_tool(argv, "nft", "nftables"))
+        found = json.loads(run_tool(argv, "nft", "nftables"))
         counts = {c["counter"]["name"]: c["counter"]["packets"]
                   for c in found["nftables"] if "counter" in c}  # fmt: skip
         return counts["dropped"], counts["passed"]
+
+    def _loss_places(self, loss: Loss) -> list[tuple[str, str, str]]:
+        if self.topology is not None and self.topology.spec.diamonds:
+            return graph_loss_placement(self.topology, loss)
+        return loss_placement(loss, list(self.nodes))
 
     def _wait_ready(self, nodes: Sequence[Node]) -> None:
         """Wait (bounded in time) until every link has carrier and every address is usable."""
@@ -308,7 +346,7 @@ class Lab:
         found = lab_namespaces(name)
         relay = netns_prefix(name) + RELAY_NODE
         if os.path.exists(os.path.join("/run/netns", relay)):
-            _stop_netns_processes(relay)
+            stop_netns_processes(relay)
             found.append(relay)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(STATE_DIR, f"{name}.json"))
@@ -354,7 +392,10 @@ class Lab:
 
     def hops(self, family: int = 4) -> list[str | None]:
         """Expected traceroute hops from src to dst: each router's left address, then
-        dst's. A silent router's hop is None (traceroute prints ``*``)."""
+        dst's. A silent router's hop is None (traceroute prints ``*``). A lab with
+        diamonds has several paths: see :meth:`ground_truth`."""
+        if self.topology is not None and self.topology.spec.diamonds:
+            raise UsageError(f"lab {self.name!r} has several paths: use ground_truth()")
         return [
             None if n.silent else self.addr(n, family)
             for n in self.nodes.values()
@@ -389,7 +430,9 @@ class Lab:
             node = netns[len(netns_prefix(name)) :]
             silent = f"lookup {SILENT_TABLE}" in run_ip(["rule", "show"], netns=netns)
             role = "host" if node in ("src", "dst") else "router (silent)" if silent else "router"
-            for link in json.loads(run_ip(["-j", "address", "show"], netns=netns) or "[]"):
+            links = json.loads(run_ip(["-j", "address", "show"], netns=netns) or "[]")
+            links.sort(key=lambda x: ifname_key(str(x.get("ifname", ""))))
+            for link in links:
                 if link.get("ifname") == "lo":
                     continue
                 infos = link.get("addr_info", [])
@@ -420,8 +463,12 @@ class Lab:
         rows = cls.show(name)
         if not rows:
             raise LabError(f"no lab {name!r}: run `netdiag lab up --name {name}`")
-        routers = len({r.node for r in rows}) - 2
         silent = next((int(r.node[1:]) for r in rows if r.role.endswith("(silent)")), None)
+        spec = cls.topology_of(name)
+        if spec is not None and spec.diamonds:
+            graph = graph_layout(name, spec, silent, None, ())
+            return cls(name, graph.nodes, silent, None, cls.conditions_of(name), graph)
+        routers = len({r.node for r in rows}) - 2
         nodes = plan(name, routers, silent)
         mtu = next(
             (
@@ -432,7 +479,41 @@ class Lab:
             ),
             None,
         )
+        if spec is not None:  # a chain with NATs or error sources
+            graph = graph_layout(name, spec, silent, mtu, ())
+            return cls(name, graph.nodes, silent, mtu, cls.conditions_of(name), graph)
         return cls(name, plan(name, routers, silent, mtu), silent, mtu, cls.conditions_of(name))
+
+    @staticmethod
+    def topology_of(name: str) -> Spec | None:
+        """The topology ``Lab.up`` built lab ``name`` with (None: a plain chain)."""
+        try:
+            with open(os.path.join(STATE_DIR, f"{name}.json")) as f:
+                data = json.load(f).get("topology")
+            return Spec.from_json(data) if data else None
+        except (OSError, ValueError, TypeError, AttributeError, UsageError):
+            return None
+
+    # -- the truth of a graph lab
+
+    def ground_truth(self, family: int = 4) -> GroundTruth:
+        """Per TTL the routers and addresses of every ECMP path src -> dst, the links, the
+        aliases and NATs (``netdiag.lab.routing.GroundTruth``); a chain has one path."""
+        graph = self.topology or layout(self.name, Spec(self.routers))
+        return ground_truth(graph, family)
+
+    def nat_counters(self, router: str, family: int = 4) -> dict[str, int]:
+        """Named nft counters of the NAT on ``router``: masquerade ``translated`` (new
+        connections); stateless ``out`` and ``back`` (packets) of ``family``'s table."""
+        kind = dict(self.topology.spec.nat).get(router) if self.topology else None
+        if kind is None:
+            raise UsageError(f"{router}: no NAT in lab {self.name!r}")
+        table = "inet" if kind == "masquerade" else "ip" if family == 4 else "ip6"
+        argv = ["ip", "netns", "exec", self.node(router).netns, "nft", "-j", "list",
+                "counters", "table", table, NAT_TABLE]  # fmt: skip
+        found = json.loads(run_tool(argv, "nft", "nftables"))
+        return {c["counter"]["name"]: c["counter"]["packets"]
+                for c in found["nftables"] if "counter" in c}  # fmt: skip
 
     @staticmethod
     def conditions_of(name: str) -> Conditions:
@@ -442,44 +523,6 @@ class Lab:
                 return Conditions.from_json(json.load(f))
         except (OSError, ValueError, TypeError, AssertionError):
             return Conditions()
-
-
-def _tool(argv: list[str], tool: str, package: str, stdin: str | None = None) -> str:
-    """Run a helper command; LabError naming it (and the package that has it) on failure."""
-    import shutil
-
-    if shutil.which(tool) is None:
-        raise LabError(f"{tool} not found: install {package}")
-    try:
-        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=30)
-    except FileNotFoundError:
-        raise LabError(f"{argv[0]} not found: install {package}") from None
-    except subprocess.TimeoutExpired:
-        raise LabError(f"{' '.join(argv)}: timed out after 30 s") from None
-    if proc.returncode != 0:
-        err = " ".join(proc.stderr.split()) or f"exit status {proc.returncode}"
-        raise LabError(f"{' '.join(argv)}: {err}")
-    return proc.stdout
-
-
-def _stop_netns_processes(netns: str) -> None:
-    """SIGTERM every process of ``netns`` (the relay), SIGKILL what is left after 2 s."""
-    try:
-        out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True,
-                             timeout=10).stdout  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return
-    pids = [int(p) for p in out.split() if p.isdigit()]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + 2.0
-        while pids and time.monotonic() < deadline:
-            pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
-            time.sleep(0.01)
-        if not pids:
-            return
 
 
 _PIPES: dict[str, Any] = {

@@ -16,7 +16,9 @@ import ctypes
 import ipaddress
 import os
 import re
+import signal
 import subprocess
+import time
 from collections.abc import Iterator, Mapping, Sequence
 
 from netdiag.errors import NetdiagError, PrivilegeError, UsageError
@@ -37,6 +39,9 @@ __all__ = [
     "lab_namespaces",
     "sorted_chain",
     "node_netns",
+    "run_tool",
+    "stop_netns_processes",
+    "ifname_key",
     "ROOT_HINT",
     "NETNS_DIR",
 ]
@@ -200,11 +205,17 @@ def lab_namespaces(name: str) -> list[str]:
 
 
 def sorted_chain(namespaces: Sequence[str], name: str) -> list[str]:
-    """Namespaces in chain order: src, r1, r2, ..., dst."""
+    """Namespaces in chain order: src, r1, r2, ..., dst (branch routers by position,
+    branch letter, then place in the branch: r2, r3a, r3a2, r3b, r4)."""
 
-    def key(netns: str) -> tuple[int, int]:
+    def key(netns: str) -> tuple[int, int, str, int]:
         node = netns[len(netns_prefix(name)) :]
-        return (0, 0) if node == "src" else (2, 0) if node == "dst" else (1, int(node[1:]))
+        if node in ("src", "dst"):
+            return (0 if node == "src" else 2, 0, "", 0)
+        m = re.fullmatch(r"r([0-9]+)([a-z]?)([0-9]*)", node)
+        if m is None:
+            return (1, 1 << 30, node, 0)
+        return (1, int(m.group(1)), m.group(2), int(m.group(3) or 1))
 
     return sorted(namespaces, key=key)
 
@@ -220,3 +231,50 @@ def node_netns(name: str, node: str) -> str:
         nodes = ", ".join(ns[len(netns_prefix(name)) :] for ns in sorted_chain(existing, name))
         raise UsageError(f"no node {node!r} in lab {name!r} (nodes: {nodes})")
     return netns
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def ifname_key(name: str) -> tuple[str, int]:
+    """eth2 before eth10."""
+    stem = name.rstrip("0123456789")
+    return stem, int(name[len(stem) :] or -1)
+
+
+def run_tool(argv: list[str], tool: str, package: str, stdin: str | None = None) -> str:
+    """Run a helper command; LabError naming it (and the package that has it) on failure."""
+    import shutil
+
+    if shutil.which(tool) is None:
+        raise LabError(f"{tool} not found: install {package}")
+    try:
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        raise LabError(f"{argv[0]} not found: install {package}") from None
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{' '.join(argv)}: timed out after 30 s") from None
+    if proc.returncode != 0:
+        err = " ".join(proc.stderr.split()) or f"exit status {proc.returncode}"
+        raise LabError(f"{' '.join(argv)}: {err}")
+    return proc.stdout
+
+
+def stop_netns_processes(netns: str) -> None:
+    """SIGTERM every process of ``netns`` (the relay), SIGKILL what is left after 2 s."""
+    try:
+        out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True,
+                             timeout=10).stdout  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    pids = [int(p) for p in out.split() if p.isdigit()]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 2.0
+        while pids and time.monotonic() < deadline:
+            pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
+            time.sleep(0.01)
+        if not pids:
+            return

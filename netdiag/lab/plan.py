@@ -46,7 +46,8 @@ SILENT_TABLE = 100
 MIN_MTU = 1280
 MAX_MTU = 65535
 NAME_RE = re.compile(r"[A-Za-z0-9_]{1,24}\Z")
-NODE_RE = re.compile(r"(src|dst|r[1-9][0-9]*)\Z")
+#: src, dst, chain routers r1.. and the branch routers of netdiag.lab.topology (r3a, r3b2).
+NODE_RE = re.compile(r"(src|dst|r[1-9][0-9]*(?:[a-z](?:[2-9]|[1-9][0-9])?)?)\Z")
 #: The namespace (``nd-LAB-relay``) of the delay relay, when a link is delayed.
 RELAY_NODE = "relay"
 
