@@ -79,6 +79,7 @@ COMMAND_MODULES: dict[str, str] = {
     "sockets": "sockets.cli",
     "tcp": "tcpanalysis.cli",
     "fping": "fping.cli",
+    "exporter": "exporter.cli",
 }
 
 

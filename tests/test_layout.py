@@ -21,7 +21,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "netdiag"
 JOBS = {"ping", "trace", "udptest", "sockets", "lab", "inspect", "tcpanalysis", "multi",
-        "fping", "api", "aio"}  # fmt: skip
+        "fping", "api", "aio", "exporter"}  # fmt: skip
 SHARED = {"packets", "netlink", "capture", "metrics", "render", "probing", "errors", "argtypes",
           "lazy", "records"}  # fmt: skip
 

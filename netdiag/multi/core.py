@@ -84,6 +84,7 @@ class Target:
     address: str
     family: int  # 4 or 6
     period_ms: float | None = None  # this target's own period (exporter); None: Settings'
+    offset_ms: float = 0.0  # its first probe this long after the start (exporter: bursts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +159,9 @@ class Sweep:
         self._periods = [int((t.period_ms if t.period_ms is not None else s.period_ms) * _MS)
                          for t in self.targets]  # fmt: skip
         self._due: list[tuple[int, int, int, int]] = [
-            (start_ns, i, i, 0) for i in range(len(self.targets))
+            (start_ns + int(t.offset_ms * _MS), i, i, 0) for i, t in enumerate(self.targets)
         ]
+        heapq.heapify(self._due)
         self._order = len(self.targets)
         self._retry: deque[Due] = deque()
         self._out: dict[int, _Out] = {}
@@ -171,6 +173,7 @@ class Sweep:
         self.stopped = False
         # probes past their timeout, kept 10 s for ICMP errors about them (fping's seqmap)
         self._gone: dict[int, tuple[int, int, int]] = {}
+        self._gone_order: deque[tuple[int, int]] = deque()  # (at, seq), oldest first
         self.last_send_ns: int | None = None
         self._next_allowed: int | None = None
         self.sent_total = self.replies_total = self.timeouts_total = self.other_icmp = 0
@@ -313,6 +316,7 @@ class Sweep:
                 continue
             self._drop(seq)
             self._gone[seq] = (entry.target, entry.probe, now_ns)
+            self._gone_order.append((now_ns, seq))
             if entry.answered:
                 continue
             state = self.states[entry.target]
@@ -323,9 +327,13 @@ class Sweep:
             if not s.repeating and state.tries < s.retries + 1:
                 state.timeout_ns = int(state.timeout_ns * s.backoff)
                 self._retry.append(Due(entry.target, entry.probe, now_ns))
-        if self._gone:
-            old = now_ns - _GONE_NS
-            for seq in [q for q, (_t, _p, at) in self._gone.items() if at < old][:256]:
+        # forget what is past 10 s, oldest first (a scan of the whole map at every
+        # call cost a 1,000-target loop most of its CPU)
+        order, old = self._gone_order, now_ns - _GONE_NS
+        while order and order[0][0] < old:
+            at, seq = order.popleft()
+            gone = self._gone.get(seq)
+            if gone is not None and gone[2] == at:
                 del self._gone[seq]
         return out
 
