@@ -24,6 +24,8 @@ bench: $(STAMP)
 
 captures: $(STAMP)
 	$(BIN)/python captures/make_captures.py
+	$(BIN)/python captures/make_tcp_captures.py
+	$(BIN)/python captures/make_tunnel_captures.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check netdiag tests captures

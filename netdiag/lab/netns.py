@@ -274,7 +274,16 @@ def stop_netns_processes(netns: str) -> None:
                 os.kill(pid, sig)
         deadline = time.monotonic() + 2.0
         while pids and time.monotonic() < deadline:
-            pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
+            pids = [p for p in pids if _alive(p)]
             time.sleep(0.01)
         if not pids:
             return
+
+
+def _alive(pid: int) -> bool:
+    """The process runs (a zombie, whose parent has not reaped it yet, has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

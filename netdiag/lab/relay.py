@@ -112,12 +112,32 @@ def run(links: dict[int, tuple[float, float]], ready: object = None) -> None:
         a, b = (_open(name) for name in relay_interfaces(k))
         out[a] = (b, DelayLine(int(ms * 1e6), int(jitter * 1e6)))
         out[b] = (a, DelayLine(int(ms * 1e6), int(jitter * 1e6)))
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    stop: list[int] = []
+
+    def _stop(*_: object) -> None:  # raise out of a select() with no timeout (PEP 475
+        stop.append(1)  # would retry it): the loop ends at once, not when a frame comes
+        raise _Stop
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     if callable(ready):
         ready()
     heap: list[tuple[int, int, socket.socket, DelayLine, bytes]] = []
+    try:
+        _relay(out, heap, stop)
+    except _Stop:
+        pass
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGINT: the relay ends."""
+
+
+def _relay(
+    out: dict[socket.socket, tuple[socket.socket, DelayLine]],
+    heap: list[tuple[int, int, socket.socket, DelayLine, bytes]],
+    stop: list[int],
+) -> None:
     order = 0
     readers = list(out)
     now = time.time_ns

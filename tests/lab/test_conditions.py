@@ -245,8 +245,12 @@ def test_cli_builds_shows_and_removes_every_condition():
         assert run("down").returncode == 0
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"nd-{name}-" not in listed
-    for pid in pids.stdout.split():
-        assert not os.path.exists(f"/proc/{pid}")
+    for pid in pids.stdout.split():  # gone, or a zombie its new parent has yet to reap
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                assert f.read().rpartition(")")[2].split()[0] == "Z"
+        except FileNotFoundError:
+            pass
     assert not os.path.exists(os.path.join(STATE_DIR, f"{name}.json"))
 
 
