@@ -41,7 +41,6 @@ import struct
 from collections.abc import Callable, Iterator
 
 from netdiag.capture.bpf.insn import BpfInsn
-from netdiag.capture.bpf.pyjit import LOOP_GLOBALS, compile_scanner, inline_source
 from netdiag.capture.files import read_capture
 from netdiag.capture.pcapng import _S as _NG_STRUCTS  # the reader's own structs
 from netdiag.capture.pcapng import EPB_TYPE, IDB_TYPE, SHB_TYPE
@@ -154,7 +153,7 @@ class Source:
         linktype = p.linktypes[0]
         mul = 1 if p.nanosecond else 1000
         program = keep(linktype) if keep is not None else None
-        scan = compile_scanner(program) if program is not None else None
+        scan = _compile_scanner(program) if program is not None else None
         bounded = lo > 0 or hi < NO_LIMIT
         chunk = _loop("pcap", program, bounded, batch) if scan or bounded or batch else None
         fields = "IIII" if bounded else "8xII" if program is not None else "8xI"
@@ -235,7 +234,7 @@ class Source:
             ifaces = p._ifaces
             nif = len(ifaces)
             programs = [keep(i.linktype) if keep is not None else None for i in ifaces]
-            scans = [compile_scanner(prog) if prog is not None else None for prog in programs]
+            scans = [_compile_scanner(prog) if prog is not None else None for prog in programs]
             buf, pos, size = inp.buf, inp.pos, len(inp.buf)
             n = p._n
             if nif and len({i.linktype for i in ifaces}) == 1 and (scans[0] or bounded or batch):
@@ -298,7 +297,7 @@ class Source:
                 continue
             ts = rec2.ts_ns
             prog = keep(rec2.linktype) if keep is not None else None
-            scan = compile_scanner(prog) if prog is not None else None
+            scan = _compile_scanner(prog) if prog is not None else None
             if lo <= ts < hi and (scan is None or scan(rec2.data, 0, rec2.caplen, rec2.wirelen)):
                 yield (ts, idx, rec2, block if raw else None, p._order, p._n)
 
@@ -361,6 +360,12 @@ def _loop(
 _LOOPS: dict[tuple[object, ...], Callable[..., tuple[int, int]]] = {}
 
 
+def _compile_scanner(program: Program) -> Callable[[bytes, int, int, int], int]:
+    from netdiag.capture.bpf.pyjit import compile_scanner  # loaded with a filter only
+
+    return compile_scanner(program)
+
+
 def _build_loop(
     kind: str, program: tuple[BpfInsn, ...] | None, bounded: bool, batch: bool
 ) -> Callable[..., tuple[int, int]]:
@@ -371,6 +376,8 @@ def _build_loop(
     if bounded:
         head += (_PCAP_BOUNDS if kind == "pcap" else _PCAPNG_BOUNDS).strip("\n") + "\n"
     accept = _ACCEPT_BYTES if batch else _ACCEPT
+    from netdiag.capture.bpf.pyjit import LOOP_GLOBALS, inline_source  # with a filter only
+
     if program is None:
         funcs, body = "", [f"        {accept}"]
     else:

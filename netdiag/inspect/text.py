@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import time
 
-from netdiag.inspect import apptext, tunneltext
+from netdiag.inspect import apptext
 from netdiag.inspect.names import (
     ICMP6_TYPES,
     LINK_LAYERS,
@@ -207,6 +207,8 @@ class TextFormatter:
         if first.name == "arp":
             body = arp_text(first, wirelen, not self.link)
         elif p.chain or first.name == "lldp":  # tunnels, LLDP: inspect/tunneltext.py
+            from netdiag.inspect import tunneltext  # loaded for the first such packet
+
             body = tunneltext.chain_text(self, p, layers, i, wirelen, self.link)
         else:
             body = self._ip_chain(p, layers, i, wirelen, self.link)
@@ -292,13 +294,16 @@ class TextFormatter:
                 out.append(f"ICMP {icmp_text(nxt)}, length {max(0, ip.payload_length)}")
             elif nxt_name == "icmpv6":
                 m = p.message  # MLD rides in ICMPv6 (inspect/tunneltext.py)
-                words = (
-                    icmp6_text(nxt)
-                    if m is None
-                    else tunneltext.mld_text(ICMP6_TYPES.get(nxt.type, ""), m)
-                )
+                if m is None:
+                    words = icmp6_text(nxt)
+                else:
+                    from netdiag.inspect import tunneltext
+
+                    words = tunneltext.mld_text(ICMP6_TYPES.get(nxt.type, ""), m)
                 out.append(f"ICMP6, {words}, length {max(0, ip.payload_length)}")
             elif nxt_name in _MESSAGE_LAYERS:  # IGMP, VRRP (inspect/tunneltext.py)
+                from netdiag.inspect import tunneltext
+
                 out.append(tunneltext.message_text(nxt, ip))
             break
         return "".join(out).rstrip()
