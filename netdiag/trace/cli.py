@@ -87,6 +87,9 @@ def add_parser(subparsers: Any) -> None:
     )
     _common(t)
     t.add_argument("-i", dest="interface", metavar="IFACE", help="send through this interface")
+    from netdiag.trace.multipath.cli import add_options as _multipath_options
+
+    _multipath_options(t)
     t.set_defaults(func=cmd_traceroute, nqueries=3)
     m: argparse.ArgumentParser = subparsers.add_parser(
         "mtr",
@@ -154,6 +157,10 @@ def _check_target(target: str) -> None:
 
 def cmd_traceroute(args: argparse.Namespace) -> int:
     _check_target(args.target)
+    if args.multipath or args.dot or args.svg:
+        from netdiag.trace.multipath.cli import cmd_multipath
+
+        return cmd_multipath(args, trace_options(args))
     opt = trace_options(args)
     names = _Names(args.numeric)
 

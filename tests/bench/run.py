@@ -22,10 +22,15 @@ BENCHMARKS = (
     ("bench_trace", "traceroute wall time on an 8-router lab, vs traceroute(8)", True),
     ("bench_paths", "silent tail, delay, rate limits, no root: vs traceroute(8) and mtr", True),
     ("bench_sniff", "capture cost per packet on a veth flood, vs tcpdump", True),
-    ("bench_sniff_rotate", "sniff -w -C 10 (rotating files) on a veth flood, vs tcpdump -C 10",
-     True),  # fmt: skip
+    ("bench_sniff_rotate", "sniff -w -C 10 (rotating files), veth flood, vs tcpdump -C 10", True),
     ("bench_udp", "highest 0%-loss UDP rate, 64-byte payload, vs iperf3", True),
     ("bench_fping", "sweep of a half-alive /24, -r 0 -t 500 (and -i 1), vs fping 5.1", True),
+    ("bench_exporter", "exporter, 1,000 targets at 1 s for 60 s, vs smokeping_prober", True),
+    (
+        "bench_multipath",
+        "traceroute --multipath, ECMP labs, vs scamper and dublin-traceroute",
+        True,
+    ),
 )
 
 

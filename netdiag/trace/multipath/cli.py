@@ -1,0 +1,59 @@
+"""The ``--multipath`` options of ``netdiag traceroute`` and their command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from netdiag.argtypes import number as _number
+from netdiag.errors import UsageError
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from netdiag.trace.loop import TraceOptions
+
+__all__ = ["add_options", "cmd_multipath"]
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("multipath (MDA)")
+    g.add_argument("--multipath", action="store_true",
+                   help="find every load-balanced path (MDA-Lite)")  # fmt: skip
+    g.add_argument("--confidence", type=_number(float, "confidence"), default=95.0,
+                   metavar="PCT", help="stopping rule confidence (default 95; or 99)")  # fmt: skip
+    g.add_argument("--full-mda", dest="full_mda", action="store_true",
+                   help="full MDA at every hop, not MDA-Lite")  # fmt: skip
+    g.add_argument("--no-aliases", dest="no_aliases", action="store_true",
+                   help="skip alias resolution")  # fmt: skip
+    g.add_argument("--dot", metavar="FILE", help="write the graph in Graphviz DOT")
+    g.add_argument("--svg", metavar="FILE", help="render the graph to SVG with Graphviz dot")
+
+
+def cmd_multipath(args: argparse.Namespace, opt: TraceOptions) -> int:
+    from netdiag.trace.multipath import render
+    from netdiag.trace.multipath.loop import multipath
+
+    if not 50 <= args.confidence < 100:
+        raise UsageError(f"--confidence {args.confidence:g}: use a percentage in 50..99.9")
+    for path in (args.dot, args.svg):
+        if path is not None and (not path or path.startswith("-")):
+            raise UsageError(f"bad output file: {path!r}")
+    result = multipath(args.target, opt, args.confidence, lite=not args.full_mda,
+                       aliases=not args.no_aliases)  # fmt: skip
+    if args.json:
+        import json
+
+        sys.stdout.write(json.dumps(render.to_json(result)) + "\n")
+    else:
+        sys.stdout.write(render.text(result) + "\n")
+    sys.stdout.flush()
+    dot = render.to_dot(result)
+    if args.dot:
+        try:
+            with open(args.dot, "w") as f:
+                f.write(dot)
+        except OSError as exc:
+            raise UsageError(f"--dot {args.dot}: {exc.strerror}") from None
+    if args.svg:
+        render.write_svg(dot, args.svg)
+    return 0
