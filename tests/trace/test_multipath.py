@@ -191,8 +191,16 @@ def test_links_equal_scamper_tracelb(labs, require_tool, ecmp, family):
         f"{r.duration_ms / 1000:.2f} s; scamper tracelb {lb['probec']} probes in {wall:.1f} s"
     )
     print(render.text(r))
-    print("scamper links:", sorted(scamper_links(lb)))
-    assert links(r) == scamper_links(lb)
+    theirs = scamper_links(lb)
+    print("scamper links:", sorted(theirs))
+    # Ours are the lab's, run after run (a fixed first port and fixed hash seeds). Each
+    # scamper run draws its own flows, so at 99% it may now and then stop a link short:
+    # then its links are a subset of the truth, and the test says so instead of failing.
+    assert links(r) == truth_links(gt)
+    assert theirs <= truth_links(gt)
+    if theirs != links(r):
+        print("scamper missed:", sorted(links(r) - theirs))
+    assert len(theirs) >= len(truth_links(gt)) - 1, "scamper missed more than one link"
 
 
 def test_stateless_nat_is_flagged_from_its_hop_and_masquerade_is_not(labs):
