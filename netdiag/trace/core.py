@@ -88,7 +88,7 @@ SCOUT_RTT_NS = 1_000_000  # -U: a first answer this slow sends the scout
 _SCOUT_KEY_N = 4000  # its key index: beyond every regular probe's (255 TTLs x 10 queries)
 #: A probe no hint covers waits ADAPT x the largest RTT seen, at least the floor.
 ADAPT = 4
-ADAPT_FLOOR_NS = 100_000_000
+ADAPT_FLOOR_NS = 250_000_000  # a loaded host may hand a packet over 0.1 s late
 
 
 # --------------------------------------------------------------------------- results

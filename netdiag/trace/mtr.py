@@ -151,9 +151,9 @@ def mtr(
                         pacers[hop.ttl].outcome(at, any(p.address for p in hop.probes))
                 missed = {h.ttl for h in found if not any(p.address for p in h.probes)}
                 if missed:  # a hop missing more than the path loses limits harder: slow it
-                    for hop in report().hops[:-1]:
-                        if hop.ttl in missed and hop.hosts[0].rate_limited:
-                            pacers[hop.ttl].slow_down(at)
+                    for summary in report().hops[:-1]:
+                        if summary.ttl in missed and summary.hosts[0].rate_limited:
+                            pacers[summary.ttl].slow_down(at)
                 rtt_hint = session.max_rtt_ns
                 limit = min(limit, session.last_ttl)
                 stopped = stopped or session.stopped

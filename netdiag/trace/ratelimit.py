@@ -198,9 +198,11 @@ def path_loss(hops: list[tuple[int, int, int]]) -> list[PathLoss]:
     and whether the hop is rate-limiting.
 
     1. A hop's *unexplained* miss rate is its raw estimate of the loss up to it.
-    2. The rates are fitted as a non-decreasing sequence (loss can only grow along
-       the path), pooling neighbours that disagree, so a hop beyond a lossy link
-       shares the evidence of every hop after it.
+    2. The rates of the hops before the destination are fitted as a non-decreasing
+       sequence (loss can only grow along the path), pooling neighbours that
+       disagree, so a hop beyond a lossy link shares the evidence of the hops after
+       it; the destination (probed every round) keeps its own figure, and no hop
+       shows more loss than the hops after it.
     3. A hop with significantly more unexplained misses than the fit of the hops
        after it (one-sided 99.9 %) is limiting or deprioritising ICMP: its excess is
        unanswered, not lost, and the fit is made again without it (its loss is that
@@ -218,13 +220,21 @@ def path_loss(hops: list[tuple[int, int, int]]) -> list[PathLoss]:
     # silent end of one): it is left out of the fit, whatever its bucket model says.
     silent = [s > 0 and m == s for s, m, _e in hops]
     fitted: dict[int, float] = {}
+    # The last hop probed (the destination: probed every round) is the anchor. Its own
+    # figure is its loss; the hops before it are fitted among themselves and never
+    # above the hops after them, so misses of ill-sampled earlier hops cannot pool the
+    # destination's loss up (a few rate-limited routers would make loss of nothing).
+    last = max((i for i in range(n) if hops[i][0]), default=-1)
     for _ in range(n + 1):  # refit without the flagged hops until the flags settle
         idx = [i for i in range(n) if usable[i] > 0 and not flagged[i] and not silent[i]]
-        fitted = dict(zip(idx, _pava([raw[i] for i in idx], [usable[i] for i in idx]),
+        inner = [i for i in idx if i != last]
+        fitted = dict(zip(inner, _pava([raw[i] for i in inner], [usable[i] for i in inner]),
                           strict=True))  # fmt: skip
+        if last in idx:
+            fitted[last] = raw[last]
         now = []
         for i in range(n):
-            later = next((fitted[j] for j in idx if j > i), None)
+            later = min((fitted[j] for j in idx if j > i), default=None)  # the least after
             if usable[i] <= 0 or later is None:
                 now.append(False)
                 continue
@@ -238,6 +248,8 @@ def path_loss(hops: list[tuple[int, int, int]]) -> list[PathLoss]:
     loss = [0.0] * n
     for i in range(n):
         loss[i] = fitted.get(i, loss[i - 1] if i else 0.0)
+    for i in range(n - 2, -1, -1):  # never more than the hops after it lose
+        loss[i] = min(loss[i], loss[i + 1])
     answering = [i for i in range(n) if hops[i][1] < hops[i][0]]
     for i in range(answering[-1] + 1 if answering else 0, n):
         loss[i] = 1.0 if hops[i][0] else loss[i]  # past the last answer: all lost

@@ -17,6 +17,7 @@ BENCHMARKS = (
     ("bench_startup", "start-up of each command on a trivial input, vs python -c pass", False),
     ("bench_decode", "packet decoding: netdiag vs dpkt vs scapy", False),
     ("bench_readfilter", "filtered read and read -w of the 200k mix, vs tcpdump -r", False),
+    ("bench_readtext", "read text of the 200k mix with DNS and TLS, vs tcpdump and tshark", False),
     ("bench_tcpan", "tcp analyze on 200k segments, vs tshark -z conv,tcp -z expert", False),
     ("bench_ping", "ping RTT, 100 probes at 10 ms across a 4-router lab, vs iputils", True),
     ("bench_trace", "traceroute wall time on an 8-router lab, vs traceroute(8)", True),

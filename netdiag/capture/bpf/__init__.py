@@ -8,10 +8,10 @@ The public API, also used by the live sniffer::
     print("\\n".join(dump(program, 1)))                    # like tcpdump -d
 
 Modules: ``lexer`` (tokens, FilterError), ``parser`` (AST), ``primitives`` and
-``codegen`` (AST -> predicates -> code), ``program`` (labels, peephole, layout),
-``insn`` (instruction encoding, listings), ``interp`` (interpreter), ``names``,
-``compiler`` (``compile_filter``). The names below load their module on first
-use: the probes import ``insn`` and ``kernel`` alone.
+``codegen`` (AST -> predicates -> code; ``tunnels``: mpls, geneve, vrrp, pim),
+``program`` (labels, peephole, layout), ``insn`` (instruction encoding, listings),
+``interp`` (interpreter), ``names``, ``compiler`` (``compile_filter``). The names
+below load their module on first use: the probes import ``insn`` and ``kernel`` alone.
 """
 
 from netdiag.lazy import lazy_attributes

@@ -4,11 +4,12 @@ Compilation has two steps. ``Compiler.node`` walks the AST in textual order and
 turns each primitive into a *predicate*: a function ``emit(t, f)`` that writes
 code jumping to label ``t`` when it holds and ``f`` when not; ``and``/``or``/
 ``not`` just wire labels (``a and b``: a's true exit is b's start). Walking in
-textual order is what lets ``vlan`` shift the link-layer offsets for the rest
-of the expression, as tcpdump does. Then the predicate is emitted, a peephole
-pass drops loads whose value is already in A or X and jumps to the next
-instruction, and ``assemble`` lays out labels into jt/jf offsets, inserting
-``ja`` trampolines where a conditional jump is over 255 instructions long.
+textual order is what lets ``vlan`` (and ``mpls``, ``geneve``: tunnels.py) shift
+the link-layer offsets for the rest of the expression, as tcpdump does. Then the
+predicate is emitted, a peephole pass drops loads whose value is already in A or X
+and jumps to the next instruction, and ``assemble`` lays out labels into jt/jf
+offsets, inserting ``ja`` trampolines where a conditional jump is over 255
+instructions long.
 
 Where tcpdump's code looks at a header only under guards (``tcp[13]`` only on
 IPv4 TCP first fragments; ports only on first fragments for IPv4 and only with
@@ -256,7 +257,9 @@ def compile_ast(
     prologue = comp.prologue()  # variable link offsets (linkvar.py), first as in libpcap
     # libpcap turns its optimizer off when it computes the 802.11 payload offset; only
     # the optimizer finds that an expression rejects all packets.
+    # So does ``geneve`` (its offsets code, tunnels.py).
     optimized = not (comp.family in WLAN_FAMILIES and comp.pl_reg is not None)
+    optimized = optimized and not comp.no_optimize
     if prologue is not None and pred is not comp.TRUE and pred is not comp.FALSE:
         pred = comp.p_and(prologue, pred)
     prog = assemble(e, pred, comp, snaplen)

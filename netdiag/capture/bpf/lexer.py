@@ -46,6 +46,7 @@ KEYWORDS = frozenset(
     """
     and or not host net port portrange proto src dst mask ether link ip ip6 arp rarp
     tcp udp sctp icmp icmp6 igmp vlan less greater len broadcast multicast gateway
+    mpls geneve vrrp pim
     """.split()
 )
 

@@ -14,7 +14,8 @@ libpcap does (gencode.c ``insert_compute_vloffsets``):
 
 An offset here is an int: below ``VAR_HDR`` it is absolute; ``VAR_HDR + k`` is k
 bytes after the variable link header, ``VAR_PL + k`` k bytes after the variable
-link payload (``ldx M[r]; ld [x + k]``). The prologue runs only when some
+link payload (``ldx M[r]; ld [x + k]``); ``VAR_DYN`` and up are past registers
+that code in mid-program sets (``geneve``, tunnels.py). The prologue runs only when some
 primitive used the register, and its loads can reject a short packet before the
 expression is looked at, as libpcap's do (libpcap turns its optimizer off then).
 
@@ -29,10 +30,11 @@ from netdiag.capture.bpf import insn as I
 from netdiag.capture.bpf.lexer import FilterError, Token
 from netdiag.capture.bpf.program import Emitter, Pred, PredBuilder
 
-__all__ = ["LinkVar", "VAR_HDR", "VAR_PL", "WLAN_FAMILIES", "WAN_FAMILIES", "WLAN_DIRS"]
+__all__ = ["LinkVar", "VAR_HDR", "VAR_PL", "VAR_DYN", "WLAN_FAMILIES", "WAN_FAMILIES", "WLAN_DIRS"]
 
 VAR_HDR = 1 << 24
 VAR_PL = 1 << 25
+VAR_DYN = 1 << 26  # each dynamic base is VAR_DYN + n << 24 (dyn_regs)
 WLAN_FAMILIES = frozenset(("wlan", "radiotap"))
 #: the families (primitives.LINKS) whose link-type test ``wan_link_pred`` makes
 WAN_FAMILIES = WLAN_FAMILIES | {"ppp", "chdlc", "sunatm", "frelay", "pflog", "nflog"}
@@ -74,11 +76,15 @@ class LinkVar(PredBuilder):
         self.pl_reg: int | None = None  # register of the variable link payload offset
         self.off_hdr = VAR_HDR if self.linktype == 127 else 0
         self.off_llc = VAR_PL  # where LLC starts; ``vlan`` moves it (and off_nl) by 4
+        self.dyn_regs: dict[int, int] = {}  # dynamic base -> its register
 
     # -- loads -------------------------------------------------------------------------
 
     def _reg(self, off: int) -> tuple[int | None, int]:
         """(register or None, constant part) of offset ``off``."""
+        if off >= VAR_DYN:
+            base = off & ~0xFFFFFF
+            return self.dyn_regs[base], off - base
         if off >= VAR_PL:
             if self.pl_reg is None:
                 self.pl_reg = self.e.alloc_reg()

@@ -25,6 +25,8 @@ __all__ = [
 ]  # fmt: skip
 
 PROTO_QUALS = frozenset("ether link ip ip6 arp rarp tcp udp sctp icmp icmp6 igmp".split())
+#: keywords of their own in libpcap's grammar, so not names after ``proto``
+_NOT_PROTO_NAMES = frozenset(("mpls", "geneve", "vrrp", "pim"))
 DIRS = frozenset(("src", "dst"))
 KINDS = frozenset(("host", "net", "port", "portrange", "gateway"))
 RELOPS = frozenset((">", "<", ">=", "<=", "=", "==", "!="))
@@ -229,10 +231,12 @@ class _Parser:
                 raise _unexpected(self.cur)
             return self.done(Abbrev(proto, first))
         if proto is None and dir_ is None and kind is None:
-            if self.is_word("vlan"):
+            if self.is_word("vlan", "mpls", "geneve"):
                 self.take()
                 arg = self.take().value if self.cur.kind == "num" else None
-                return self.done(Abbrev("vlan", first, arg))  # type: ignore[arg-type]
+                return self.done(Abbrev(first.text, first, arg))  # type: ignore[arg-type]
+            if self.is_word("vrrp", "pim"):
+                return self.done(Abbrev(self.take().text, first))
             if self.is_word("less", "greater"):
                 self.take()
                 if self.cur.kind != "num":
@@ -258,7 +262,7 @@ class _Parser:
         tok = self.cur
         if tok.kind in ("op", "end"):
             raise _unexpected(tok)
-        if self.is_keyword(tok) and kind != "proto":
+        if self.is_keyword(tok) and (kind != "proto" or tok.text in _NOT_PROTO_NAMES):
             raise _unexpected(tok)
         self.take()
         extra = extra_kind = None

@@ -16,10 +16,11 @@ import ipaddress
 
 from netdiag.capture.bpf import insn as I
 from netdiag.capture.bpf.lexer import FilterError, Token
-from netdiag.capture.bpf.linkvar import VAR_PL, WAN_FAMILIES, WLAN_DIRS, WLAN_FAMILIES, LinkVar
+from netdiag.capture.bpf.linkvar import VAR_PL, WAN_FAMILIES, WLAN_DIRS, WLAN_FAMILIES
 from netdiag.capture.bpf.names import ETHER_PROTO_NAMES, IP_PROTO_NAMES
 from netdiag.capture.bpf.parser import Abbrev, Prim
 from netdiag.capture.bpf.program import Emitter, Pred
+from netdiag.capture.bpf.tunnels import Tunnels
 from netdiag.capture.bpf.values import port_value, v4_value
 from netdiag.packets.numbers import EtherType, IPProto
 
@@ -61,7 +62,7 @@ def _err(msg: str, tok: Token) -> FilterError:
     return e
 
 
-class Primitives(LinkVar):
+class Primitives(Tunnels):
     def __init__(self, e: Emitter, linktype: int, little_endian: bool) -> None:
         if linktype not in LINKS:
             raise FilterError(f"filter: link type {linktype} is not supported")
@@ -79,6 +80,8 @@ class Primitives(LinkVar):
 
     def link_pred(self, ethertype: int, tok: Token) -> Pred:
         """Is the network-layer protocol ``ethertype``?"""
+        if self.mpls_depth:
+            return self.mpls_linktype(ethertype, tok)
         fam = self.family
         if fam in WAN_FAMILIES:
             return self.wan_link_pred(ethertype, tok)
@@ -104,10 +107,12 @@ class Primitives(LinkVar):
             return self.wlan_host(mac, which, tok)
         if self.family != "ether":
             raise _err("ethernet addresses are supported only on Ethernet", tok)
-        off = 6 if which == "src" else 0
-        return self.p_and(
-            self.cmp(off + 2, I.W, int.from_bytes(mac[2:], "big")),
-            self.cmp(off, I.H, int.from_bytes(mac[:2], "big")),
+        off = self.off_hdr + (6 if which == "src" else 0)
+        return self.ether_ll_check(
+            self.p_and(
+                self.cmp(off + 2, I.W, int.from_bytes(mac[2:], "big")),
+                self.cmp(off, I.H, int.from_bytes(mac[:2], "big")),
+            )
         )
 
     # -- network layer ---------------------------------------------------------------
@@ -200,6 +205,8 @@ class Primitives(LinkVar):
             )
 
         ip = self.p_and(self.link_pred(EtherType.IPV4, tok), addrs(12, 16))
+        if proto is None and self.mpls_depth:  # no ARP/RARP inside MPLS
+            return ip
         arp = self.p_and(self.link_pred(EtherType.ARP, tok), addrs(14, 24))
         rarp = self.p_and(self.link_pred(ETHERTYPE_RARP, tok), addrs(14, 24))
         if proto == "ip":
@@ -340,6 +347,8 @@ class Primitives(LinkVar):
     # -- primitives without an ID --------------------------------------------------------
 
     def vlan(self, tok: Token, vid: int | None) -> Pred:
+        if self.mpls_depth:
+            raise _err("no VLAN match after MPLS", tok)
         if self.family in WLAN_FAMILIES:  # the TPID where SNAP's EtherType is
             if vid is not None and vid > 4095:
                 raise _err(f"VLAN tag {vid} greater than maximum 4095", tok)
@@ -372,6 +381,9 @@ class Primitives(LinkVar):
             return self.ip6_nexthdr(IPProto.ICMPV6)
         if name == "vlan":
             return self.vlan(tok, a.arg)
+        tunnel = self.tunnel_abbrev(a)
+        if tunnel is not None:
+            return tunnel
         if name in ("less", "greater"):
             return self._length(name == "less", a.arg or 0)
         if name in ("ether broadcast", "link broadcast"):
@@ -381,7 +393,7 @@ class Primitives(LinkVar):
                 return self.wlan_multicast()
             if self.family != "ether":
                 raise _err("ethernet addresses are supported only on Ethernet", tok)
-            return self._jset(0, 0x01)
+            return self.ether_ll_check(self.jset(self.off_hdr, 0x01))
         if name == "ip multicast":
             e = self.e
             ip = self.link_pred(EtherType.IPV4, tok)
@@ -414,15 +426,6 @@ class Primitives(LinkVar):
                 e.jump(I.JMP | I.JGT | I.K, n, f, t)
             else:
                 e.jump(I.JMP | I.JGE | I.K, n, t, f)
-
-        return emit
-
-    def _jset(self, off: int, bits: int) -> Pred:
-        e = self.e
-
-        def emit(t: int, f: int) -> None:
-            e.stmt(I.LD | I.ABS | I.B, off)
-            e.jump(I.JMP | I.JSET | I.K, bits, t, f)
 
         return emit
 
