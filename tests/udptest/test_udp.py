@@ -55,9 +55,14 @@ def _receiver(lab, port):
 
 
 def _relay(lab, port, log, *impair):
+    # One CPU: datagrams a relay sends from two CPUs can reach dst's capture tap and
+    # iperf3's socket in different orders, which makes the out-of-order counts differ.
     proc = lab.popen(
         "r1",
         [
+            "taskset",
+            "-c",
+            "0",
             *PY,
             "impair",
             "--listen",
