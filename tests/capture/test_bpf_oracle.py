@@ -19,14 +19,12 @@ For each expression and link type:
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+from bpfref import file_records, selected, tcpdump_program, tcpdump_selects, write_numbered
 
-from netdiag.capture import open_writer, read_capture
-from netdiag.capture.bpf import BpfInsn, FilterError, compile_filter, make_runner
-from netdiag.errors import CaptureError
+from netdiag.capture.bpf import FilterError, compile_filter
 from netdiag.packets import arp, ethernet, icmp, icmpv6, ipv4, ipv6, linklayer, tcp, udp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,22 +243,11 @@ def _arp_body() -> bytes:
     return arp.build(1, MAC1, bytes([192, 0, 2, 1]), "00:00:00:00:00:00", bytes([192, 0, 2, 10]))
 
 
-def _file_records(path: Path) -> list[tuple[int, bytes, int]]:
-    out: list[tuple[int, bytes, int]] = []
-    try:
-        with read_capture(path) as reader:
-            for rec in reader:
-                out.append((rec.linktype, bytes(rec.data), rec.wirelen))
-    except CaptureError:
-        pass  # damaged or foreign: keep the records read before
-    return out
-
-
 @pytest.fixture(scope="module")
 def merged(
     tmp_path_factory: pytest.TempPathFactory, require_corpus
 ) -> dict[int, tuple[Path, list[tuple[bytes, int]]]]:
-    """Per link type: one pcap of all packets (record i at i microseconds) and its records.
+    """Per link type: one pcap of all packets (record i at i ms: bpfref) and its records.
     The corpus is used when it is there (NETDIAG_REQUIRE_CORPUS=1: it must be)."""
     by_lt: dict[int, list[tuple[bytes, int]]] = {lt: [] for lt in LINKTYPES}
     files = sorted(CAPTURES.glob("*.pcap*"))
@@ -268,55 +255,15 @@ def merged(
     if corpus is not None:
         files += sorted(corpus.iterdir())
     for path in files:
-        for lt, data, wirelen in _file_records(path):
+        for lt, data, wirelen in file_records(path):
             if lt in by_lt:
                 by_lt[lt].append((data, wirelen))
     for lt, recs in generated_records().items():
         by_lt[lt].extend(recs)
-    out = {}
-    tmp = tmp_path_factory.mktemp("bpf")
-    for lt, recs in by_lt.items():
-        if not recs:
-            continue
-        path = tmp / f"lt{lt}.pcap"
-        w = open_writer(path, lt)
-        for i, (data, wirelen) in enumerate(recs):
-            w.write(data, i * 1000, wirelen=max(wirelen, len(data)))
-        w.close()
-        out[lt] = (path, recs)
-    return out
+    return write_numbered(tmp_path_factory.mktemp("bpf"), by_lt)
 
 
 # -- the reference ---------------------------------------------------------------------
-
-
-def tcpdump_selects(tcpdump: str, path: Path, expr: str, tmp: Path) -> set[int] | None:
-    """Record numbers (0-based) ``tcpdump -r path expr`` selects; None if it rejects expr."""
-    out = tmp / "sel.pcap"
-    r = subprocess.run(
-        [tcpdump, "-r", str(path), "-w", str(out), "--", expr],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if r.returncode != 0:
-        return None
-    return {rec.ts_ns // 1000 for rec in read_capture(out)}
-
-
-def tcpdump_program(tcpdump: str, path: Path, expr: str) -> list[BpfInsn]:
-    """tcpdump's program for ``expr`` on the link type of ``path`` (``tcpdump -r FILE -ddd``)."""
-    r = subprocess.run(
-        [tcpdump, "-r", str(path), "-ddd", "--", expr], capture_output=True, text=True, timeout=30
-    )
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.split("\n")
-    return [BpfInsn(*map(int, ln.split())) for ln in lines[1 : 1 + int(lines[0])]]
-
-
-def selected(program: list[BpfInsn], recs: list[tuple[bytes, int]]) -> set[int]:
-    run = make_runner(program)
-    return {i for i, (data, wirelen) in enumerate(recs) if run(data, max(wirelen, len(data)))}
 
 
 def test_the_list_covers_at_least_sixty_expressions():

@@ -16,15 +16,13 @@ interpreter. Where tcpdump refuses the expression for a link type, we refuse it.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+from bpfref import file_records, selected, tcpdump_program, tcpdump_selects, write_numbered
 
-from netdiag.capture import open_writer, read_capture
-from netdiag.capture.bpf import BpfInsn, FilterError, compile_filter, make_runner
+from netdiag.capture.bpf import FilterError, compile_filter
 from netdiag.cli import main
-from netdiag.errors import CaptureError
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 CORPUS_WORDS = ("mpls", "geneve", "vrrp", "pim", "vxlan", "ldp")
@@ -152,17 +150,6 @@ def _scapy_frames() -> list[bytes]:
     return [bytes(p) for p in pkts]
 
 
-def _file_records(path: Path) -> list[tuple[int, bytes, int]]:
-    out: list[tuple[int, bytes, int]] = []
-    try:
-        with read_capture(path) as reader:
-            for rec in reader:
-                out.append((rec.linktype, bytes(rec.data), rec.wirelen))
-    except CaptureError:
-        pass  # damaged on purpose: keep what was read
-    return out
-
-
 @pytest.fixture(scope="module")
 def merged(tmp_path_factory, require_corpus) -> dict[int, tuple[Path, list[tuple[bytes, int]]]]:
     by_lt: dict[int, list[tuple[bytes, int]]] = {lt: [] for lt in (1, 113, 9, 0, 107)}
@@ -173,7 +160,7 @@ def merged(tmp_path_factory, require_corpus) -> dict[int, tuple[Path, list[tuple
             p for p in corpus.iterdir() if any(w in p.name.lower() for w in CORPUS_WORDS)
         )
     for path in files:
-        for lt, data, wirelen in _file_records(path):
+        for lt, data, wirelen in file_records(path):
             if lt in by_lt:
                 by_lt[lt].append((data, wirelen))
     for frame in _scapy_frames():
@@ -184,46 +171,10 @@ def merged(tmp_path_factory, require_corpus) -> dict[int, tuple[Path, list[tuple
         if frame[12:14] == b"\x88\x47":  # MPLS over PPP
             ppp = b"\xff\x03\x02\x81" + frame[14:]
             by_lt[9].append((ppp, len(ppp)))
-    out = {}
-    tmp = tmp_path_factory.mktemp("tunnels")
-    for lt, recs in by_lt.items():
-        path = tmp / f"lt{lt}.pcap"
-        w = open_writer(path, lt)
-        for i, (data, wirelen) in enumerate(recs):
-            w.write(data, i * 1_000_000, wirelen=max(wirelen, len(data)))
-        w.close()
-        out[lt] = (path, recs)
-    return out
+    return write_numbered(tmp_path_factory.mktemp("tunnels"), by_lt)
 
 
 # -- the reference -----------------------------------------------------------------------
-
-
-def tcpdump_selects(tcpdump: str, path: Path, expr: str, tmp: Path) -> set[int] | None:
-    out = tmp / "sel.pcap"
-    r = subprocess.run(
-        [tcpdump, "-r", str(path), "-w", str(out), "--", expr],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if r.returncode != 0:
-        return None
-    return {rec.ts_ns // 1_000_000 for rec in read_capture(out)}
-
-
-def tcpdump_program(tcpdump: str, path: Path, expr: str) -> list[BpfInsn]:
-    r = subprocess.run(
-        [tcpdump, "-r", str(path), "-ddd", "--", expr], capture_output=True, text=True, timeout=30
-    )
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.split("\n")
-    return [BpfInsn(*map(int, ln.split())) for ln in lines[1 : 1 + int(lines[0])]]
-
-
-def selected(program: list[BpfInsn], recs: list[tuple[bytes, int]]) -> set[int]:
-    run = make_runner(program)
-    return {i for i, (data, wirelen) in enumerate(recs) if run(data, max(wirelen, len(data)))}
 
 
 def test_the_packets_hold_every_tunnel(merged, require_tool, tmp_path):
