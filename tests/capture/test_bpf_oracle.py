@@ -6,7 +6,7 @@ fragments, IPv6 with extension and fragment headers, TCP flags, UDP, SCTP,
 ICMP, ICMPv6, ARP, RARP, runts and truncated frames, also as Linux cooked v1/v2
 and raw IP), and every record of link types we compile for in
 ``../shared/corpus/tcpdump-tests/``. They are merged into one pcap per link
-type, record i stamped i microseconds, so a single ``tcpdump -r FILE -w OUT
+type, record i stamped i ms (``bpfref``), so a single ``tcpdump -r FILE -w OUT
 EXPR`` per expression and link type gives the selected record numbers.
 
 For each expression and link type:
