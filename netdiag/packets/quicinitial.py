@@ -72,21 +72,15 @@ class InitialContents:
 
     @property
     def client_hello(self) -> ClientHello | None:
-        from netdiag.packets.tls import ClientHello
+        from netdiag.packets.tls import ClientHello, first_hello
 
-        for h in self.handshakes:
-            if isinstance(h.body, ClientHello):
-                return h.body
-        return None
+        return first_hello(self.handshakes, ClientHello)
 
     @property
     def server_hello(self) -> ServerHello | None:
-        from netdiag.packets.tls import ServerHello
+        from netdiag.packets.tls import ServerHello, first_hello
 
-        for h in self.handshakes:
-            if isinstance(h.body, ServerHello):
-                return h.body
-        return None
+        return first_hello(self.handshakes, ServerHello)
 
 
 def _expand_label(secret: bytes, label: str, length: int) -> bytes:

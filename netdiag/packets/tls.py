@@ -58,6 +58,7 @@ __all__ = [
     "RECORD_HEADER_LEN",
     "MAX_RECORD_LEN",
     "record_length",
+    "first_hello",
     "decode",
     "decode_segment",
     "decode_handshake",
@@ -121,17 +122,11 @@ class TLS:
 
     @property
     def client_hello(self) -> ClientHello | None:
-        for h in self.handshakes:
-            if isinstance(h.body, ClientHello):
-                return h.body
-        return None
+        return first_hello(self.handshakes, ClientHello)
 
     @property
     def server_hello(self) -> ServerHello | None:
-        for h in self.handshakes:
-            if isinstance(h.body, ServerHello):
-                return h.body
-        return None
+        return first_hello(self.handshakes, ServerHello)
 
 
 def record_length(buf: bytes | memoryview, off: int = 0) -> int | None:
@@ -329,4 +324,20 @@ def _body(mtype: int, body: bytes, off: int) -> ClientHello | ServerHello | None
         return decode_client_hello(body, off)
     if mtype == SERVER_HELLO:
         return decode_server_hello(body, off)
+    return None
+
+
+TYPE_CHECKING = False  # typing's flag, without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    _H = TypeVar("_H", "ClientHello", "ServerHello")
+
+
+def first_hello(handshakes: tuple[Handshake, ...], kind: type[_H]) -> _H | None:
+    """The body of the first handshake message of type ``kind`` (ClientHello or
+    ServerHello), over TCP records or QUIC CRYPTO frames alike."""
+    for h in handshakes:
+        if isinstance(h.body, kind):
+            return h.body
     return None
