@@ -18,11 +18,10 @@ def sample_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_capture(tmp_path_factory.mktemp("render") / "samples.pcap", eth)
 
 
-@pytest.fixture
-def utc() -> Iterator[None]:
-    """Local time is UTC for the test (timestamps are printed in local time)."""
+def _local_time(tz: str) -> Iterator[None]:
+    """Local time is ``tz`` (a POSIX TZ string) while the test runs, then as it was."""
     old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
+    os.environ["TZ"] = tz
     time.tzset()
     yield
     if old is None:
@@ -30,3 +29,15 @@ def utc() -> Iterator[None]:
     else:
         os.environ["TZ"] = old
     time.tzset()
+
+
+@pytest.fixture
+def utc() -> Iterator[None]:
+    """Local time is UTC for the test (timestamps are printed in local time)."""
+    yield from _local_time("UTC")
+
+
+@pytest.fixture
+def tokyo() -> Iterator[None]:
+    """Local time 9 hours ahead of UTC (a POSIX TZ string: no time zone database needed)."""
+    yield from _local_time("JST-9")

@@ -204,22 +204,6 @@ def test_bad_input_is_one_line_and_status_2(
     assert (tmp_path / "in.pcap").read_bytes() == (CAPTURES / "arp.pcap").read_bytes()
 
 
-@pytest.fixture
-def tokyo() -> object:
-    """Local time 9 hours ahead of UTC (a POSIX TZ string: no time zone database needed)."""
-    import time
-
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "JST-9"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
-
-
 def test_a_time_without_a_zone_is_local_time_as_editcap_reads_it(
     tokyo: object, tmp_path: Path, require_tool
 ) -> None:
