@@ -104,6 +104,7 @@ def add_parser(subparsers: Any) -> None:
     m.add_argument("--interface", dest="interface", metavar="IFACE")
     m.add_argument("-r", "--report", dest="report", action="store_true",
                    help="run COUNT rounds (default 10), then print the table")  # fmt: skip
+    _multipath_options(m, rounds=True)
     m.set_defaults(func=cmd_mtr, nqueries=1)
 
 
@@ -191,6 +192,10 @@ def cmd_mtr(args: argparse.Namespace) -> int:
     opt = MtrOptions(trace_options(args), count, args.interval)
     names = _Names(args.numeric)
     hostname = socket.gethostname()
+    if args.multipath:
+        from netdiag.trace.multipath.cli import cmd_mtr_multipath
+
+        return cmd_mtr_multipath(args, opt, live, hostname, names.namer)
 
     def on_round(report: MtrReport) -> None:
         if live:

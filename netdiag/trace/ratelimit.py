@@ -102,10 +102,17 @@ class BucketModel:
         """Misses the likeliest start of the bucket explains. Each start is scored: an
         answer it cannot explain (a contradiction) costs 3, a miss it cannot explain 1,
         and each half token below full 0.1 (a bucket untouched by others is the rule,
-        so one miss at the start is rather one lost probe than a bucket 6 s short)."""
+        so one miss at the start is rather one lost probe than a bucket 6 s short).
+        When even the best start meets more than a quarter as many answers it cannot
+        give as misses it explains (and more than 2), the node limits less than
+        modelled, or not at all (a node without limit, probed faster than the model
+        allows, shows about as many of each): its misses are then left unexplained."""
         best = min(range(len(self.sims)), key=lambda k: (
             3 * self.sims[k].contradictions + self.sims[k].unexplained + 0.1 * k))  # fmt: skip
-        return self.sims[best].explained
+        sim = self.sims[best]
+        if sim.contradictions > max(2, sim.explained // 4):
+            return 0  # it answers far more than this bucket allows: not its limit
+        return sim.explained
 
 
 @dataclass
@@ -134,14 +141,15 @@ class Pacer:
             self.tokens = min(float(BURST), self.tokens + (at - self.last) / self.period)
         self.last = at
 
-    def take(self, at: float) -> bool:
-        """True (and a token spent) if the hop may be probed at ``at``."""
+    def take(self, at: float, tries: bool = True) -> bool:
+        """True (and a token spent) if the hop may be probed at ``at``; ``tries=False``:
+        only within budget (a second probe of the hop in one round)."""
         self._refill(at)
         self._trying = False
         if self.period <= 0 or self.tokens >= 1.0 + _TOLERANCE:
             self.tokens = max(0.0, self.tokens - 1.0)
             return True
-        if at >= self._next_try:
+        if tries and at >= self._next_try:
             self._trying = True
             return True
         return False

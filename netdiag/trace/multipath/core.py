@@ -364,6 +364,16 @@ class MdaSession:
 
     # ------------------------------------------------------------------ result
 
+    def paths(self) -> dict[int, tuple[tuple[int, str, bool], ...]]:
+        """Flow -> the (TTL, address, final) answers it got, in TTL order, up to its end
+        (what ``mtr --multipath`` picks its flows from)."""
+        out: dict[int, list[tuple[int, str, bool]]] = {}
+        for t in sorted(self._ans):
+            for f, r in self._ans[t].items():
+                if self._alive(f, t):
+                    out.setdefault(f, []).append((t, r.address, r.final))
+        return {f: tuple(v) for f, v in sorted(out.items())}
+
     def discovery(self) -> Discovery:
         """The graph found so far (at the end: the result)."""
         acc: dict[str, Acc] = {}

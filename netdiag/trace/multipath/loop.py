@@ -27,7 +27,7 @@ import time
 from netdiag.errors import PrivilegeError
 from netdiag.packets.packet import Packet
 from netdiag.probing.resolve import resolve
-from netdiag.records import dataclass, replace
+from netdiag.records import dataclass, field, replace
 from netdiag.trace.loop import TraceOptions, Tracer, make_flow
 from netdiag.trace.multipath.core import Discovery, MdaSession, MdaSettings, Reply
 from netdiag.trace.multipath.nat import quote_differences
@@ -58,6 +58,9 @@ class MultipathResult:
     aliases: tuple[AliasSet, ...] = ()
     alias_probes: int = 0
     notes: tuple[str, ...] = ()
+    #: flow number -> its (TTL, address, final) answers (:meth:`MdaSession.paths`)
+    paths: dict[int, tuple[tuple[int, str, bool], ...]] = field(default_factory=dict)
+    first_port: int = 0  # flow 0's source port (echo identifier): the flows can be rebuilt
 
     @property
     def probes(self) -> int:
@@ -264,4 +267,4 @@ def multipath(target: str, options: TraceOptions | None = None, confidence: floa
     notes += (ICMP_NOTE,) if base.method is Method.ICMP else ()
     return MultipathResult(target, address, family, opt.method, confidence, lite, base.src, disc,
                            (time.monotonic_ns() - start) / 1e6, found, alias_probes,
-                           notes)  # fmt: skip
+                           notes, session.paths(), base.sport)  # fmt: skip

@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 
     from netdiag.trace.multipath.core import MpNode
     from netdiag.trace.multipath.loop import MultipathResult
+    from netdiag.trace.multipath.mtr import MultipathMtr
+    from netdiag.trace.render import Namer
 
-__all__ = ["text", "to_json", "to_dot", "write_svg", "routers"]
+__all__ = ["text", "to_json", "to_dot", "write_svg", "routers", "mtr_text", "mtr_json"]
 
 
 def routers(result: MultipathResult) -> dict[str, str]:
@@ -234,3 +236,102 @@ def write_svg(dot_text: str, path: str) -> None:
                           capture_output=True, timeout=60)  # fmt: skip
     if proc.returncode != 0:
         raise NetdiagError(f"--svg {path}: dot failed: {proc.stderr.strip().splitlines()[:1]}")
+
+
+# ----------------------------------------------------------------- mtr --multipath
+
+_BRANCH_LEGEND = ("End%: what the flows through it lose at their end; a branch whose flows "
+                  "lose significantly more than its siblings' (99.9%) is named below")  # fmt: skip
+
+
+def mtr_text(m: MultipathMtr, hostname: str, name_of: Namer | None = None) -> str:
+    """mtr's report, one row per address at each TTL (``Flows``: the chosen flows that
+    cross it, ``From``: the addresses before it on those flows); the legends; then
+    the verdict on the branches."""
+    from netdiag.render.table import plain_table
+    from netdiag.trace.render import MTR_LEGEND, _label, _ms
+
+    r, t = m.report, m.trace
+    rows = []
+    last = None
+    for b in r.rows:
+        where = "???" if b.address is None else _label(b.address, name_of)
+        rows.append([f"{b.ttl}." if b.ttl != last else "", "|-- " + where, b.flows,
+                     f"{b.loss_pct:.1f}%", f"{b.unanswered_pct:.1f}%", f"{b.end_loss_pct:.1f}%",
+                     "RL" if b.rate_limited else "-", b.sent, _ms(b.last_ms), _ms(b.avg_ms),
+                     _ms(b.best_ms), _ms(b.worst_ms), _ms(b.stdev_ms),
+                     ", ".join(b.preds)])  # fmt: skip
+        last = b.ttl
+    heads = ["", f"HOST: {hostname}", "Flows", "Loss%", "Unans%", "End%", "RL", "Snt", "Last",
+             "Avg", "Best", "Wrst", "StDev", "From"]  # fmt: skip
+    lines = [f"mtr --multipath to {t.target} ({t.address}): {len(r.flows)} flows over "
+             f"{len(t.discovery.links)} links found by "
+             f"{_algo(t)} at {t.confidence:g}% ({t.probes} probes), {r.rounds} rounds"]  # fmt: skip
+    lines.append(plain_table(rows, heads, colalign=("right", "left") + ("right",) * 11 +
+                             ("left",)))  # fmt: skip
+    lines += [MTR_LEGEND, _BRANCH_LEGEND]
+    for f in r.faults:
+        where = (f"after it (it answers; loss from TTL {f.starts[0]}, {f.starts[1]})"
+                 if f.after and f.starts else "after it" if f.after
+                 else "at it")  # fmt: skip
+        lines.append(f"branch loss: the flows through {f.address} (TTL {f.ttl}) lose "
+                     f"{f.loss_pct:.1f}%, its siblings' {f.siblings_pct:.1f}% (z = {f.z:.1f}); "
+                     f"the loss is {where}")  # fmt: skip
+    if not r.faults:
+        lines.append("branches: no branch loses more than its siblings" if r.branched
+                     else "branches: one path, nothing to compare")  # fmt: skip
+    if r.moved:
+        lines.append(f"note: {r.moved} answers came from another address than the flow met "
+                     "there before (a route change or a rehash)")  # fmt: skip
+    if not r.flows:
+        lines.append("no flow was answered: nothing to watch")
+    lines += [f"note: {x}" for x in t.notes]
+    return "\n".join(lines)
+
+
+def mtr_json(m: MultipathMtr) -> dict[str, Any]:
+    def ms(v: float | None) -> float | None:
+        return None if v is None else round(v, 3)
+
+    r = m.report
+    return {
+        "trace": to_json(m.trace),
+        "rounds": r.rounds,
+        "interval_s": m.interval,
+        "flows": list(r.flows),
+        "branches": [
+            {
+                "ttl": b.ttl,
+                "address": b.address,
+                "flows": b.flows,
+                "sent": b.sent,
+                "received": b.received,
+                "loss_pct": round(b.loss_pct, 1),
+                "unanswered_pct": round(b.unanswered_pct, 1),
+                "end_loss_pct": round(b.end_loss_pct, 1),
+                "rate_limited": b.rate_limited,
+                "last_ms": ms(b.last_ms),
+                "avg_ms": ms(b.avg_ms),
+                "best_ms": ms(b.best_ms),
+                "worst_ms": ms(b.worst_ms),
+                "stdev_ms": ms(b.stdev_ms),
+                "jitter_ms": ms(b.jitter_ms),
+                "from": list(b.preds),
+            }
+            for b in r.rows
+        ],  # fmt: skip
+        "faults": [
+            {
+                "ttl": f.ttl,
+                "address": f.address,
+                "loss_pct": round(f.loss_pct, 1),
+                "siblings_loss_pct": round(f.siblings_pct, 1),
+                "z": round(f.z, 2),
+                "starts": {"ttl": f.starts[0], "address": f.starts[1]} if f.starts else None,
+                "after": f.after,
+            }
+            for f in r.faults
+        ],  # fmt: skip
+        "moved": r.moved,
+        "interrupted": m.interrupted,
+    }
