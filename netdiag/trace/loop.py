@@ -194,6 +194,7 @@ class Tracer:
 
     def __init__(self, flow: Flow, opt: TraceOptions) -> None:
         self.flow = flow
+        self.dont_fragment = opt.dont_fragment
         fam = flow.family
         self.icmp = _raw(fam, socket.IPPROTO_ICMP if fam == 4 else socket.IPPROTO_ICMPV6)
         self.socks = [self.icmp]

@@ -215,6 +215,28 @@ def test_stateless_nat_is_flagged_from_its_hop_and_masquerade_is_not(labs):
     assert "no NAT evidence" in render.text(r)
 
 
+def test_a_middlebox_that_rewrites_the_ip_id_is_flagged_from_its_hop(labs):
+    """An nft rule on r2 sets the ID of src's datagrams it forwards: the quotes of r3 on
+    show another ID than the probe's (we write IPv4 headers), those before it do not."""
+    lab = labs(routers=3)
+    script = ("table ip nd_idtest {\n  chain rewrite {\n    type filter hook forward priority 0;"
+              " policy accept;\n    ip saddr 198.18.0.1 ip id set 4242\n  }\n}\n")  # fmt: skip
+    lab.exec("r2", ["nft", "-f", "-"], input=script, text=True, check=True)
+    try:
+        _gt, r = trace(lab, confidence=95, aliases=False)
+        _gt, t = trace(lab, method=Method.TCP, confidence=95, aliases=False)
+    finally:
+        lab.exec("r2", ["nft", "delete", "table", "ip", "nd_idtest"], check=True)
+    _gt, clean = trace(lab, confidence=95, aliases=False)
+    for result, ttls in ((r, [3, 4]), (t, [3])):  # -T: the destination's RST quotes nothing
+        flagged = sorted(n.ttl for n in result.discovery.nodes if n.nat)
+        assert flagged == ttls, render.text(result)
+        for n in result.discovery.nodes:
+            assert all(x.startswith("ip id: ") and x.endswith(" -> 4242") for x in n.nat)
+    assert not [n for n in clean.discovery.nodes if n.nat]
+    assert all(n.quoted for n in clean.discovery.nodes)
+
+
 def _dublin(lab: Lab, dst: str, broken_nat: bool) -> str:
     """dublin-traceroute in src with a private resolv.conf (it always resolves names) and
     a temporary cwd (it writes trace.json there); its text output."""

@@ -45,6 +45,14 @@ def test_an_untouched_quote_shows_no_difference():
     assert quote_differences(packet.icmp.quoted, SRC, DST, 40000, 33434, 0x1234) == ()
 
 
+def test_the_ip_id_is_compared_where_we_wrote_it():
+    q = IP(src=SRC, dst=DST, ttl=1, id=4242) / UDP(sport=40000, dport=33434, chksum=7) / b"xx"
+    quoted = decode(_time_exceeded(bytes(q)), 228).icmp.quoted
+    assert quote_differences(quoted, SRC, DST, 40000, 33434, 7, 4242) == ()
+    assert quote_differences(quoted, SRC, DST, 40000, 33434, 7, 99) == ("ip id: 99 -> 4242",)
+    assert quote_differences(quoted, SRC, DST, 40000, 33434, 7, None) == ()  # the kernel's
+
+
 def test_a_translated_quote_names_each_field():
     q = IP(src=NAT, dst=DST, ttl=1) / UDP(sport=40001, dport=33434, chksum=0x2222) / b"xx"
     packet = decode(_time_exceeded(bytes(q)), 228)

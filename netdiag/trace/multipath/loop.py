@@ -25,6 +25,7 @@ import socket
 import time
 
 from netdiag.errors import PrivilegeError
+from netdiag.packets import ipv4
 from netdiag.packets.packet import Packet
 from netdiag.probing.resolve import resolve
 from netdiag.records import dataclass, field, replace
@@ -100,18 +101,25 @@ class Receiver:
         self.session = session
         self.key_base = key_base
         self.serial = 0
-        self.keys: dict[tuple[int, int], tuple[int, int, int]] = {}  # (port, key) -> f, ttl, wall
+        #: (port, key) -> flow, ttl, wall time sent, IPv4 ID sent (None: the kernel's)
+        self.keys: dict[tuple[int, int], tuple[int, int, int, int | None]] = {}
         self.pads: dict[tuple[int, bytes], int] = {}  # (port, pad bytes) -> key (UDP)
 
-    def register(self, f: int, ttl: int, wall_ns: int) -> bytes:
-        """The transport bytes of a new probe of flow ``f`` at ``ttl``, remembered."""
+    def ident(self) -> int:
+        """The IPv4 ID for the next probe we write the header of (never 0: the kernel
+        would choose one)."""
+        return (self.key_base + self.serial) % 0xFFFF + 1
+
+    def register(self, f: int, ttl: int, wall_ns: int, ident: int | None = None) -> bytes:
+        """The transport bytes of a new probe of flow ``f`` at ``ttl``, remembered, with
+        the IPv4 ``ident`` its header carries if we write it."""
         flow = self.flows.flow(f)
         key = probe_key(flow, self.key_base, self.serial)
         self.serial += 1
         data = build_probe(flow, key)
         if flow.method is Method.UDP:
             self.pads[(flow.sport, data[8:10])] = key
-        self.keys[(flow.sport, key)] = (f, ttl, wall_ns)
+        self.keys[(flow.sport, key)] = (f, ttl, wall_ns, ident)
         return data
 
     def _port(self, p: Packet) -> int | None:
@@ -160,28 +168,58 @@ class Receiver:
 
     def _feed(self, port: int, key: int, rep: Reply, quoted: Packet | None,
               stamp: int | None) -> None:  # fmt: skip
-        f, ttl, wall = self.keys[(port, key)]
+        f, ttl, wall, ident = self.keys[(port, key)]
         flow = self.flows.flow(f)
         rtt = max(0, (stamp or time.time_ns()) - wall)
         nat: tuple[str, ...] = ()
         if quoted is not None:
             cks = key if flow.method is Method.UDP else None
-            nat = quote_differences(quoted, flow.src, flow.dst, flow.sport, flow.dport, cks)
+            nat = quote_differences(quoted, flow.src, flow.dst, flow.sport, flow.dport, cks,
+                                    ident)  # fmt: skip
         self.session.answered(f, ttl, Reply(rep.address, rtt, rep.final, rep.reached,
                                             rep.annotation, nat, quoted is not None))  # fmt: skip
 
 
-def _send_all(tracer: Tracer, rx: Receiver, batch: list[tuple[int, int]]) -> None:
+def header_socket(opt: TraceOptions) -> socket.socket | None:
+    """An IPv4 raw socket we write whole datagrams to (IPPROTO_RAW: our header, so our IP
+    ID, which the quotes are then checked against); None where it cannot be had."""
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    except OSError:
+        return None
+    try:
+        if opt.interface:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, opt.interface.encode())
+        s.setblocking(False)
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
+def _send_all(tracer: Tracer, rx: Receiver, batch: list[tuple[int, int]],
+              head: socket.socket | None = None) -> None:  # fmt: skip
+    """Send ``batch``; IPv4 through ``head`` (our header, TTL and ID) when given."""
     sock = tracer.send_sock
-    fam = rx.flows.base.family
+    base = rx.flows.base
+    fam = base.family
     for f, ttl in batch:
-        if fam == 4:
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        ident = None
+        if fam == 4 and head is not None:
+            ident = rx.ident()
+            data = ipv4.build(base.src, base.dst, base.protocol,
+                              rx.register(f, ttl, time.time_ns(), ident), ttl=ttl, ident=ident,
+                              df=tracer.dont_fragment)  # fmt: skip
+            out = head
         else:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
-        data = rx.register(f, ttl, time.time_ns())
+            if fam == 4:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+            else:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
+            data = rx.register(f, ttl, time.time_ns())
+            out = sock
         try:
-            sock.sendto(data, (rx.flows.base.dst, 0))
+            out.sendto(data, (base.dst, 0))
         except OSError:
             rx.session.failed(f, ttl)
         for s in tracer.readers:
@@ -189,10 +227,11 @@ def _send_all(tracer: Tracer, rx: Receiver, batch: list[tuple[int, int]]) -> Non
 
 
 def _run(tracer: Tracer, rx: Receiver, session: MdaSession, routers: bool,
-         pairs: list[tuple[str, str, str]]) -> int:  # fmt: skip
+         pairs: list[tuple[str, str, str]], head: socket.socket | None = None) -> int:  # fmt: skip
     """Drive the session; with ``routers``, a Mercator test of each TTL's new addresses
     between batches (their pairs go to ``pairs``), so the stopping rule counts routers.
-    Returns the alias probes sent."""
+    IPv4 probes go through ``head`` (:func:`header_socket`) when given. Returns the
+    alias probes sent."""
     alias_probes = 0
     while True:
         if routers and not session.in_flight:
@@ -206,7 +245,7 @@ def _run(tracer: Tracer, rx: Receiver, session: MdaSession, routers: bool,
                 alias_probes += n
         batch = session.next_probes(time.monotonic_ns())
         if batch:
-            _send_all(tracer, rx, batch)
+            _send_all(tracer, rx, batch, head)
         for s in tracer.readers:
             tracer._drain(rx, s)  # type: ignore[arg-type]
         session.expire(time.monotonic_ns())
@@ -254,9 +293,14 @@ def multipath(target: str, options: TraceOptions | None = None, confidence: floa
         dgram.run_unprivileged(session, flows.flow, opt, rx.key_base)
         notes = (dgram.NOTE,)
     else:
+        head = header_socket(opt) if family == 4 else None
         with tracer:
             pairs: list[tuple[str, str, str]] = []
-            alias_probes = _run(tracer, rx, session, aliases, pairs)
+            try:
+                alias_probes = _run(tracer, rx, session, aliases, pairs, head)
+            finally:
+                if head is not None:
+                    head.close()
             if aliases:
                 from netdiag.trace.multipath.alias import resolve_aliases
 

@@ -18,7 +18,14 @@ from netdiag.errors import PrivilegeError
 from netdiag.records import dataclass, replace
 from netdiag.trace.loop import Tracer, make_flow
 from netdiag.trace.mtr import MtrOptions
-from netdiag.trace.multipath.loop import Flows, MultipathResult, Receiver, _run, multipath
+from netdiag.trace.multipath.loop import (
+    Flows,
+    MultipathResult,
+    Receiver,
+    _run,
+    header_socket,
+    multipath,
+)
 from netdiag.trace.multipath.rounds import BranchBook, BranchReport, RoundSession, pick_flows
 from netdiag.trace.probe import Method
 
@@ -58,13 +65,14 @@ def mtr_multipath(target: str, options: MtrOptions | None = None, confidence: fl
             raise
         tracer = None
     rx = Receiver(flows, RoundSession([], wait_ns))  # type: ignore[arg-type]  # its protocol
+    head = header_socket(topt) if tracer is not None and found.family == 4 else None
 
     def one_round(session: RoundSession, key_base: int) -> None:
         if tracer is not None:
             rx.session = session  # type: ignore[assignment]
             rx.keys.clear()  # a late answer from an earlier round counts for nothing
             rx.pads.clear()
-            _run(tracer, rx, session, False, [])  # type: ignore[arg-type]
+            _run(tracer, rx, session, False, [], head)  # type: ignore[arg-type]
         else:
             from netdiag.trace.multipath.dgram import run_unprivileged
 
@@ -90,4 +98,6 @@ def mtr_multipath(target: str, options: MtrOptions | None = None, confidence: fl
     finally:
         if tracer is not None:
             tracer.close()
+        if head is not None:
+            head.close()
     return result()
