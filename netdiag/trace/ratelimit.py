@@ -143,9 +143,11 @@ class Pacer:
 
     def take(self, at: float, tries: bool = True) -> bool:
         """True (and a token spent) if the hop may be probed at ``at``; ``tries=False``:
-        only within budget (a second probe of the hop in one round)."""
+        only within budget (a second probe of the hop in one round: a try already out
+        keeps waiting for its :meth:`outcome`)."""
         self._refill(at)
-        self._trying = False
+        if tries:
+            self._trying = False
         if self.period <= 0 or self.tokens >= 1.0 + _TOLERANCE:
             self.tokens = max(0.0, self.tokens - 1.0)
             return True

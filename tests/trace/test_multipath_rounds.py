@@ -216,3 +216,27 @@ def test_mtr_multipath_bad_confidence_is_one_line_and_exit_2(capsys):
     assert main(["mtr", "--multipath", "--confidence", "20", "198.18.0.1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--confidence" in err[0]
+
+
+@pytest.mark.root
+def test_without_privileges_the_rounds_run_on_datagram_sockets(nobody_netdiag):
+    """As uid nobody (-U on UDP sockets with IP_RECVERR, one per flow): the rounds watch
+    both branches of a width-2 diamond and see no loss."""
+    lab = _lab(routers=3, ecmp=["1:2"], icmp_ratelimit="off")
+    try:
+        gt = lab.ground_truth(4)
+        code = (f"import sys; sys.path.insert(0, {nobody_netdiag.path!r}); from netdiag.cli "
+                "import main; sys.exit(main(sys.argv[1:]))")  # fmt: skip
+        argv = ["mtr", "--multipath", "--json", "-n", "-c", "5", "-i", "0.1", "-w", "1",
+                gt.destination]  # fmt: skip
+        nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+        proc = lab.exec("src", [*nobody, nobody_netdiag.python, "-c", code, *argv],
+                        capture_output=True, text=True, timeout=120)  # fmt: skip
+    finally:
+        lab.down()
+    assert proc.returncode == 0, proc.stderr
+    j = json.loads(proc.stdout)
+    assert "no raw sockets" in j["trace"]["notes"][0]
+    branches = {b["address"] for b in j["branches"] if b["ttl"] == 2}
+    assert branches == set(gt.hops[1].addresses), j["branches"]
+    assert all(b["loss_pct"] == 0.0 for b in j["branches"]) and not j["faults"]

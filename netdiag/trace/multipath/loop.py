@@ -260,6 +260,17 @@ def _run(tracer: Tracer, rx: Receiver, session: MdaSession, routers: bool,
         select.select(tracer.readers, [], [], max(0.0, (deadline - time.monotonic_ns()) / 1e9))
 
 
+def raw_tracer(base: Flow, opt: TraceOptions) -> Tracer | None:
+    """Raw sockets for ``base``'s flows; None without the privilege (``-T`` needs it: the
+    :class:`PrivilegeError` goes on), for the datagram sockets of :mod:`.dgram`."""
+    try:
+        return Tracer(base, opt)
+    except PrivilegeError:
+        if base.method is Method.TCP:
+            raise
+        return None
+
+
 def multipath(target: str, options: TraceOptions | None = None, confidence: float = 95,
               lite: bool = True, aliases: bool = True,
               first_port: int | None = None) -> MultipathResult:  # fmt: skip
@@ -271,12 +282,7 @@ def multipath(target: str, options: TraceOptions | None = None, confidence: floa
     base = make_flow(family, address, opt)
     if first_port is not None:
         base = replace(base, sport=first_port)
-    try:
-        tracer: Tracer | None = Tracer(base, opt)
-    except PrivilegeError:
-        if base.method is Method.TCP:
-            raise
-        tracer = None
+    tracer = raw_tracer(base, opt)
     from netdiag.trace.multipath import dgram
 
     settings = MdaSettings(confidence=confidence, first_ttl=opt.first_ttl, max_ttl=opt.max_ttl,

@@ -14,9 +14,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from netdiag.errors import PrivilegeError
 from netdiag.records import dataclass, replace
-from netdiag.trace.loop import Tracer, make_flow
+from netdiag.trace.loop import make_flow
 from netdiag.trace.mtr import MtrOptions
 from netdiag.trace.multipath.loop import (
     Flows,
@@ -25,6 +24,7 @@ from netdiag.trace.multipath.loop import (
     _run,
     header_socket,
     multipath,
+    raw_tracer,
 )
 from netdiag.trace.multipath.rounds import BranchBook, BranchReport, RoundSession, pick_flows
 from netdiag.trace.probe import Method
@@ -58,12 +58,7 @@ def mtr_multipath(target: str, options: MtrOptions | None = None, confidence: fl
                       topt.first_ttl, routers(found))  # fmt: skip
     wait_ns = int(min(topt.wait[0], max(opt.interval, 1.0)) * 1e9)
     interrupted = False
-    try:
-        tracer: Tracer | None = Tracer(base, topt)
-    except PrivilegeError:
-        if base.method is Method.TCP:
-            raise
-        tracer = None
+    tracer = raw_tracer(base, topt)
     rx = Receiver(flows, RoundSession([], wait_ns))  # type: ignore[arg-type]  # its protocol
     head = header_socket(topt) if tracer is not None and found.family == 4 else None
 
