@@ -161,10 +161,12 @@ def test_prometheus_scrapes_success_rtt_ttl_path_and_a_reloaded_target(lab, requ
             f'netdiag_ping_response_duration_seconds_bucket{{host="{dst}"}}[4s])))'
         )
         median = float(q50[0]["value"][1])
-        # the histogram knows the bucket, not the value: the bounds around iputils' range
+        # the histogram knows the bucket, not the value: the bounds around iputils' range,
+        # and one bucket (a doubling) above it, since the two are measured moments apart
+        # on a shared 2-core host, where a sub-0.1 ms RTT moves that much under load
         bounds = (0.0, *DEFAULT_BUCKETS)
         lower = bounds[max(0, bisect.bisect_left(bounds, low) - 1)]
-        upper = bounds[min(len(bounds) - 1, bisect.bisect_left(bounds, high))]
+        upper = bounds[min(len(bounds) - 1, bisect.bisect_left(bounds, high) + 1)]
         assert lower <= median <= upper, (median, low, high)
         got = p.query(f'netdiag_ping_response_ttl{{host="{dst}"}}')
         assert float(got[0]["value"][1]) == ttl == 64 - lab.routers

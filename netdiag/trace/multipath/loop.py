@@ -68,6 +68,14 @@ class MultipathResult:
         """Every probe sent: the trace's and alias resolution's."""
         return self.discovery.probes + self.alias_probes
 
+    def routers(self) -> dict[str, str]:
+        """Address -> the address that names its router (the first of its alias set)."""
+        out = {n.address: n.address for n in self.discovery.nodes}
+        for s in self.aliases:
+            for a in s.addresses:
+                out[a] = s.addresses[0]
+        return out
+
 
 class Flows:
     """Flow number -> Flow (and back, by source port or echo identifier)."""

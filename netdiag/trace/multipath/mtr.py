@@ -52,10 +52,8 @@ def mtr_multipath(target: str, options: MtrOptions | None = None, confidence: fl
     base = replace(make_flow(found.family, found.address, topt), sport=found.first_port)
     flows = Flows(base)
     chosen = pick_flows(found.paths)
-    from netdiag.trace.multipath.render import routers
-
     book = BranchBook(found.paths, chosen, found.family, topt.method is Method.UDP,
-                      topt.first_ttl, routers(found))  # fmt: skip
+                      topt.first_ttl, found.routers())  # fmt: skip
     wait_ns = int(min(topt.wait[0], max(opt.interval, 1.0)) * 1e9)
     interrupted = False
     tracer = raw_tracer(base, topt)

@@ -25,11 +25,7 @@ __all__ = ["text", "to_json", "to_dot", "write_svg", "routers", "mtr_text", "mtr
 
 def routers(result: MultipathResult) -> dict[str, str]:
     """Address -> the address that names its router (the first of its alias set)."""
-    out = {n.address: n.address for n in result.discovery.nodes}
-    for s in result.aliases:
-        for a in s.addresses:
-            out[a] = s.addresses[0]
-    return out
+    return result.routers()
 
 
 def _aliases(result: MultipathResult) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
