@@ -18,6 +18,12 @@ UDP checksum, the echo identifier and sequence, or TCP ports and sequence), or
 from the destination's own answer: echo reply (identifier, sequence) or TCP
 SYN-ACK/RST (``ack - 1`` is our sequence).
 
+A stateless NAT on the way rewrites our source address in the probes and fixes
+the UDP checksum for the new pseudo-header, and the routers past it quote what
+they got (a NAT with state translates the quote back). The key is then the quoted
+checksum with the address change undone (RFC 1624's incremental update, run
+backwards), so the hops past such a NAT are matched, not shown as ``*``.
+
 The session that decides what to send and when a hop is complete lives in
 :mod:`netdiag.trace.core`.
 """
@@ -175,6 +181,13 @@ def annotation(family: int, icmp_type: int, code: int, mtu: int | None) -> str |
     return f"!<{code}>" if icmp_type == 4 else None
 
 
+def _unrewritten(checksum: int, now: str, was: str) -> int:
+    """The checksum before a source address ``was`` became ``now`` (RFC 1624 eqn. 3,
+    HC' = ~(~HC + ~m + m'), solved for HC)."""
+    m_now, m_was = ones_sum(_raw(now)), ones_sum(_raw(was))
+    return ~_add(_add(~checksum & 0xFFFF, ~m_now & 0xFFFF), m_was) & 0xFFFF
+
+
 def _quoted_key(flow: Flow, q: Packet) -> int | None:
     ip = q.ip
     if ip is None or ip.dst != flow.dst or ip.protocol != flow.protocol:
@@ -182,7 +195,9 @@ def _quoted_key(flow: Flow, q: Packet) -> int | None:
     if flow.method is Method.UDP:
         u = q.udp
         if u is not None and u.sport == flow.sport and u.dport == flow.dport:
-            return u.checksum
+            if ip.src == flow.src or not u.checksum:
+                return u.checksum
+            return _unrewritten(u.checksum, ip.src, flow.src)
     elif flow.method is Method.TCP:
         t = q.tcp
         if t is not None and t.sport == flow.sport and t.dport == flow.dport:

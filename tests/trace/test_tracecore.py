@@ -127,6 +127,21 @@ def test_a_time_exceeded_is_matched_to_its_probe_from_the_quote(method, family):
                                                                                None)  # fmt: skip
 
 
+@pytest.mark.parametrize("family", [4, 6])
+def test_a_probe_a_stateless_nat_rewrote_is_still_matched(family):
+    """The NAT put its address in and fixed the checksum (scapy recomputes it for the new
+    pseudo-header, as nft does); the key is the checksum with that change undone."""
+    f = flow(Method.UDP, family)
+    nat = "198.18.2.1" if family == 4 else "2001:db8:2::1"
+    for n in range(0, 5000, 7):
+        key = probe_key(f, 100, n)
+        u = UDP(build_probe(f, key))
+        u.chksum = None
+        ip = IP(src=nat, dst=f.dst, ttl=1) if family == 4 else IPv6(src=nat, dst=f.dst, hlim=1)
+        answer = match(f, decode(time_exceeded(f, bytes(ip / u)), 228 + (family == 6)))
+        assert answer is not None and answer.key == key, (n, key, answer)
+
+
 def test_someone_elses_probe_is_not_ours():
     f = flow(Method.UDP)
     other = Flow(4, Method.UDP, SRC, DST, 40001, 33434, 60)

@@ -136,6 +136,25 @@ def test_a_missing_destination_ends_with_stars_up_to_max_ttl_within_the_wait(
 
 
 @pytest.mark.root
+@pytest.mark.parametrize("family", [4, 6])
+def test_the_hops_past_a_stateless_nat_are_found(make_lab, require_tool, family):
+    """r2 rewrites src's address without conntrack, so the quotes past it hold the new
+    address and checksum: netdiag still matches them (traceroute(8) prints stars there)."""
+    require_tool("traceroute")
+    lab = make_lab(routers=4, nat=["2:stateless"])
+    dst = lab.ground_truth(family).destination
+    argv = ("-n", f"-{family}", "-q", "1", "-w", "0.5", "-m", "6", dst)
+    status, mine = netdiag(lab, "traceroute", *argv)
+    theirs = reference(lab, *argv)
+    print("netdiag:\n" + mine + "traceroute(8):\n" + theirs)
+    assert status == 0
+    assert all(p is not None for h in hops(mine) for p in h), mine
+    assert [h[0] for h in hops(mine)][-1] == dst
+    answered = [h[0] for h in hops(theirs) if h[0] is not None]
+    assert answered == [h[0] for h in hops(mine)][: len(answered)]  # theirs: a prefix, or all
+
+
+@pytest.mark.root
 def test_a_lowered_mtu_is_reported_with_f_as_traceroute8_does(make_lab, require_tool):
     require_tool("traceroute")
     lab = make_lab(routers=4, mtu=(2, 1280))
