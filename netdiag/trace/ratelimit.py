@@ -59,6 +59,7 @@ class _Sim:
     contradictions: int = 0
     explained: int = 0
     unexplained: int = 0
+    marks: bytearray | None = None  # per observation: 1 if a miss this start explains
 
     def observe(self, at: float, answered: bool) -> None:
         cap = BURST * self.period
@@ -73,10 +74,15 @@ class _Sim:
             self.tokens = max(0.0, self.tokens - self.period)
         elif not surely:
             self.explained += 1  # no token (or too close to call): a rate-limited miss
+            if self.marks is not None:
+                self.marks.append(1)
+            return
         else:  # a token was there: lost (if the answer was lost, the token is spent too;
             # if the probe was, the kernel kept it, and its next answer puts us right)
             self.unexplained += 1
             self.tokens = max(0.0, self.tokens - self.period)
+        if self.marks is not None:
+            self.marks.append(0)
 
 
 @dataclass
@@ -85,17 +91,38 @@ class BucketModel:
 
     period: float
     sims: list[_Sim] = field(default_factory=list)
+    marks: bool = False  # keep, per observation, which misses each start explains
+    observed: int = 0
 
     def __post_init__(self) -> None:
         # every start from full to empty in half tokens: an earlier run (ours or another
         # tool's) may have left the bucket anywhere
         steps = 2 * BURST
-        self.sims = [_Sim(self.period, self.period * BURST * (steps - k) / steps)
+        self.sims = [_Sim(self.period, self.period * BURST * (steps - k) / steps,
+                          marks=bytearray() if self.marks else None)
                      for k in range(steps + 1)]  # fmt: skip
 
-    def observe(self, at: float, answered: bool) -> None:
+    def observe(self, at: float, answered: bool) -> int:
+        """Feed one probe's outcome; returns its index (for :meth:`explains`)."""
         for sim in self.sims:
             sim.observe(at, answered)
+        self.observed += 1
+        return self.observed - 1
+
+    def _best(self) -> _Sim | None:
+        """The likeliest start (see :attr:`explained`), None when it is refuted."""
+        k = min(range(len(self.sims)), key=lambda k: (
+            3 * self.sims[k].contradictions + self.sims[k].unexplained + 0.1 * k))  # fmt: skip
+        sim = self.sims[k]
+        # it answers far more than this bucket allows: not its limit
+        return None if sim.contradictions > max(2, sim.explained // 4) else sim
+
+    def explains(self) -> bytearray:
+        """Per observation (``marks=True``): 1 where the likeliest start explains the miss."""
+        sim = self._best()
+        if sim is None or sim.marks is None:
+            return bytearray(self.observed)
+        return sim.marks
 
     @property
     def explained(self) -> int:
@@ -107,12 +134,8 @@ class BucketModel:
         give as misses it explains (and more than 2), the node limits less than
         modelled, or not at all (a node without limit, probed faster than the model
         allows, shows about as many of each): its misses are then left unexplained."""
-        best = min(range(len(self.sims)), key=lambda k: (
-            3 * self.sims[k].contradictions + self.sims[k].unexplained + 0.1 * k))  # fmt: skip
-        sim = self.sims[best]
-        if sim.contradictions > max(2, sim.explained // 4):
-            return 0  # it answers far more than this bucket allows: not its limit
-        return sim.explained
+        sim = self._best()
+        return 0 if sim is None else sim.explained
 
 
 @dataclass

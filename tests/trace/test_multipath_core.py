@@ -251,3 +251,45 @@ def test_a_hop_short_of_answers_says_the_confidence_was_not_reached():
     hop = next(h for h in s.discovery().hops if h.ttl == 4)
     assert hop.addresses == ("j",) and hop.short and hop.answered == 3
     assert not [h for h in s.discovery().hops if h.ttl != 4 and h.short]
+
+
+def _rate_limited_run(net: Net, limited: set[str], iface: frozenset[str] = frozenset(),
+                      step_ns: int = 50_000_000):  # fmt: skip
+    """Trace ``net`` in 50 ms steps, each router of ``limited`` answering as Linux does
+    at the default limit (a token a second, 6 saved, one bucket per router); a router
+    of ``iface`` answers from the interface the probe came in on (``j@b0``). Returns
+    the session and the simulated seconds it took."""
+    s = MdaSession(MdaSettings(confidence=95, max_ttl=20))
+    tokens = {r: 6.0 for r in limited}
+    last = {r: 0 for r in limited}
+    now = 0
+    while not s.done:
+        for f, t in s.next_probes(now):
+            node = net.at(f, t)
+            if node in tokens:
+                tokens[node] = min(6.0, tokens[node] + (now - last[node]) / 1e9)
+                last[node] = now
+                if tokens[node] < 1:
+                    continue
+                tokens[node] -= 1
+            fin = node == net.dst
+            address = f"{node}@{net.at(f, t - 1)}" if node in iface else node
+            s.answered(f, t, Reply(address, 100_000, final=fin, reached=fin))
+        now += step_ns
+        s.expire(now)
+        assert now < 600e9
+    return s, now / 1e9
+
+
+def test_rate_limited_hops_wait_for_their_tokens_side_by_side():
+    """Width 4 at hop 2, every router limited, the join answering from its four ingress
+    interfaces (four vertices, one bucket: the lab's r4): the retries of the branch
+    routers and the probes of the join overlap, and every branch is found."""
+    first, edges, dst = diamond(4, 2)
+    net = Net(first, edges, dst, seed=5)
+    s, seconds = _rate_limited_run(net, set(edges) | {dst}, frozenset({"j"}))
+    print(f"simulated: {seconds:.2f} s, {s.probes} probes")
+    nodes, _links = found(s)
+    assert {n for n in nodes if n.startswith("j@")} == {f"j@b{i}" for i in range(4)}
+    assert {f"b{i}" for i in range(4)} | {"r1", "r2", "d"} <= nodes
+    assert seconds < 8.0  # 6.75 s; 9.1 s when a waiting retry held every other TTL back

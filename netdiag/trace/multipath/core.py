@@ -34,7 +34,9 @@ With :meth:`MdaSession.merge` (alias test results the loop feeds between batches
 the Mercator test) the counts are of routers, not addresses (multilevel MDA-Lite):
 a router that answers from the interface each probe came in on is one vertex. A
 silent TTL gets its hop-level flows and nothing more. A probe lost at a TTL that
-answers others waits ``RETRY_PAUSE_NS`` before its retry (ICMP rate limits).
+answers others waits ``RETRY_PAUSE_NS`` before its retry (ICMP rate limits); while
+it waits, the other TTLs are planned, and the next one once the frontier answered,
+so the waits of rate-limited routers at successive TTLs overlap.
 :class:`MpHop` says where fewer flows answered than the rule needs.
 
 The trace ends when every flow reached a final answer (the destination, or an
@@ -106,10 +108,18 @@ class MdaSession:
         if self.done or self._pending:
             return []
         batch = [k for k, due in self._retry.items() if due <= now]
-        if self._retry and not batch:
-            return []  # a retry waits for the router's ICMP tokens to come back
         for k in batch:
             del self._retry[k]
+        if not batch and self._retry:
+            # Retries wait for a router's ICMP tokens to come back: meanwhile, what the
+            # TTLs without waiting retries call for, and the next TTL once the frontier
+            # answers (its flows are known: the rate-limited waits overlap).
+            batch = self._plan()
+            if not batch and self._may_advance_early():
+                self._advance()
+                batch = self._plan()
+            if not batch:
+                return []
         while not batch and not self.done:
             batch = self._plan()
             if not batch:
@@ -249,7 +259,17 @@ class MdaSession:
                 return list(dict.fromkeys(want))
         return []
 
+    def _may_advance_early(self) -> bool:
+        """The frontier answered, not finally, below ``max_ttl``: going on cannot end the
+        trace (that waits for the retries)."""
+        t = self._frontier
+        here = self.vertices(t)
+        return (bool(here) and t < self.settings.max_ttl
+                and not all(self._is_final(t, fl) for fl in here.values()))  # fmt: skip
+
     def _plan_hop(self, t: int) -> list[tuple[int, int]]:
+        if any(k[1] == t for k in self._retry):
+            return []  # its retries decide what it still needs
         ans = self._ans.get(t, {})
         here = self.vertices(t, routers=True)
         p = self._prev(t)

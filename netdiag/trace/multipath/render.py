@@ -245,6 +245,7 @@ def mtr_text(m: MultipathMtr, hostname: str, name_of: Namer | None = None) -> st
     cross it, ``From``: the addresses before it on those flows); the legends; then
     the verdict on the branches."""
     from netdiag.render.table import plain_table
+    from netdiag.trace.multipath.rounds import MIN_END
     from netdiag.trace.render import MTR_LEGEND, _label, _ms
 
     r, t = m.report, m.trace
@@ -273,7 +274,11 @@ def mtr_text(m: MultipathMtr, hostname: str, name_of: Namer | None = None) -> st
         lines.append(f"branch loss: the flows through {f.address} (TTL {f.ttl}) lose "
                      f"{f.loss_pct:.1f}%, its siblings' {f.siblings_pct:.1f}% (z = {f.z:.1f}); "
                      f"the loss is {where}")  # fmt: skip
-    if not r.faults:
+    if r.thin:
+        lines.append(f"branches: too few probes at the flows' ends to compare some branches "
+                     f"(fewer than {MIN_END} a side; -U: the destination's ICMP limit paces "
+                     "them, -T and -I answers are not limited)")  # fmt: skip
+    elif not r.faults:
         lines.append("branches: no branch loses more than its siblings" if r.branched
                      else "branches: one path, nothing to compare")  # fmt: skip
     if r.moved:
@@ -329,5 +334,6 @@ def mtr_json(m: MultipathMtr) -> dict[str, Any]:
             for f in r.faults
         ],  # fmt: skip
         "moved": r.moved,
+        "thin": r.thin,
         "interrupted": m.interrupted,
     }

@@ -23,8 +23,10 @@ found, with loss and RTT per branch. Pure: the loop (:mod:`.mtr`) sends and read
 4. *A branch that loses while its siblings do not* (:class:`BranchFault`): at a TTL
    with several addresses, the flows through one of them lose significantly more
    end to end than the flows through the others (two proportions, one-sided
-   99.9 %). Its loss starts where its flows' path loss first rises (that TTL's
-   address is named), or "after" it when the address itself answers fine. A
+   99.9 %, with at least ``MIN_END`` end probes on each side; fewer, and the
+   report says the evidence is thin instead). Its loss starts where its flows' path
+   loss first rises (that TTL's address is named), or "after" it when the address
+   itself answers fine. A
    fault seen at consecutive TTLs of one branch is reported once, at its first.
 
 A flow that answers from another address than before has moved (a route change,
@@ -45,6 +47,7 @@ __all__ = ["pick_flows", "RoundSession", "BranchBook", "BranchRow", "BranchFault
            "BranchReport"]  # fmt: skip
 
 _Z = 3.09  # one-sided 99.9 %: the report is re-judged every round
+MIN_END = 10  # end probes each side needs before branches are compared
 MAX_FLOWS = 32
 
 Path = tuple[tuple[int, str, bool], ...]
@@ -164,6 +167,7 @@ class BranchReport:
     faults: tuple[BranchFault, ...]
     moved: int = 0  # answers from another address than the flow met there before
     branched: bool = False  # some TTL has several addresses: there is something to compare
+    thin: bool = False  # some branch had fewer than MIN_END probes at its flows' ends
 
 
 @dataclass
@@ -205,6 +209,8 @@ class BranchBook:
         self.rounds = 0
         self.moved = 0
         self.limited: dict[str, int] = {}  # misses each address's bucket explains
+        #: (flow, ttl) -> its misses, as (bucket key, observation index)
+        self.misses: dict[tuple[int, int], list[tuple[str, int]]] = {}
 
     def _node(self, ttl: int, address: str) -> _Node:
         n = self.nodes.get((ttl, address))
@@ -220,10 +226,9 @@ class BranchBook:
         """The round's probes at ``at`` seconds: every flow at every TTL up to its end
         while the address it meets there has a token (the trace has just spent them:
         the pacers start empty). The ends of the flows are probed every round, unless
-        they answer with rate-limited errors (``-U``); then paced too, but at least
-        one of them every round, taken in turn."""
+        they answer with rate-limited errors (``-U``): then paced too, the flows taking
+        turns at the head of the round."""
         out = []
-        ends = []
         taken: set[str] = set()  # one over-budget try per address and round, at most
         n = len(self.flows)
         for i in range(n):
@@ -237,22 +242,18 @@ class BranchBook:
                 pacer = self.pacers.get(key)
                 if pacer is None:
                     pacer = self.pacers[key] = Pacer(self.period, tokens=0.0)
-                ok = pacer.take(at, tries=key not in taken)
-                taken.add(key)
-                if ok:
+                if pacer.take(at, tries=key not in taken):
                     out.append((f, t))
-                elif is_end:
-                    ends.append((f, t))
-        if ends and not any(t == self.end[f] for f, t in out):
-            out.append(ends[0])  # over budget: its bucket model sees it
+                taken.add(key)
         return sorted(out, key=lambda k: (k[1], k[0]))
 
-    def _observe(self, address: str, at: float, answered: bool) -> None:
+    def _observe(self, address: str, at: float, answered: bool) -> tuple[str, int]:
+        """Feed the router's bucket model; (its key, the observation's index)."""
         address = self.router_of.get(address, address)
         b = self.buckets.get(address)
         if b is None:
-            b = self.buckets[address] = BucketModel(self.period)
-        b.observe(at, answered)
+            b = self.buckets[address] = BucketModel(self.period, marks=True)
+        return address, b.observe(at, answered)
 
     def record(self, at: float, results: dict[tuple[int, int], Reply | None]) -> None:
         """A round's outcomes (None: unanswered), sent at ``at`` seconds. An address that
@@ -272,7 +273,7 @@ class BranchBook:
                 c[1] += 1
                 if known is not None:
                     self._node(t, known).sent += 1
-                    self._observe(known, at, False)
+                    self.misses.setdefault((f, t), []).append(self._observe(known, at, False))
                 continue
             if known is not None and known != r.address:
                 self.moved += 1
@@ -288,35 +289,46 @@ class BranchBook:
     # ------------------------------------------------------------------ report
 
     def _explained(self) -> dict[tuple[int, int], int]:
-        """(flow, ttl) -> its share of the misses its address's bucket explains (and in
-        :attr:`limited`, each address's whole count: ``RL`` is an address whose bucket
-        explains 2 or more; a hop missing more than the path for another reason, a
-        lossy return path say, is only Unans%)."""
-        misses: dict[str, list[tuple[int, int, int]]] = {}
-        for (f, t), (_s, m) in self.counts.items():
-            a = self.where.get((f, t))
-            if a is not None and m:
-                misses.setdefault(self.router_of.get(a, a), []).append((f, t, m))
+        """(flow, ttl) -> its misses that its router's bucket model explains: the very
+        probes the likeliest start of the bucket had no token for (the flows sharing a
+        router share its bucket, so which flow's probe found it empty is a matter of
+        timing). :attr:`limited` gets each router's count: ``RL`` is one whose bucket
+        explains 2 or more and that misses more than its flows lose (a hop missing more
+        than the path for another reason, a lossy return path say, is only Unans%).
+        The misses of an end that is not limited (``-T``, ``-I``) are never explained."""
+        marks = {k: b.explains() for k, b in self.buckets.items()}
         out: dict[tuple[int, int], int] = {}
-        for a, ftm in misses.items():
-            bucket = self.buckets.get(a)
-            if bucket is None:
+        self.limited = {}
+        for (f, t), seen in self.misses.items():
+            if t == self.end[f] and not self.limited_end:
                 continue
-            total = sum(m for _f, _t, m in ftm)
-            ends = all(t == self.end[f] for f, t, _m in ftm)
-            can = 0 if ends and not self.limited_end else min(bucket.explained, total)
-            self.limited[a] = can
-            for f, t, m in ftm:
-                out[(f, t)] = min(m, round(can * m / total))
+            n = sum(marks[k][i] for k, i in seen)
+            out[(f, t)] = n
+            for k, _i in seen[:1]:
+                self.limited[k] = self.limited.get(k, 0) + n
         return out
 
     def _flow_loss(self) -> dict[tuple[int, int], PathLoss]:
+        """(flow, ttl) -> path loss along the flow. A flow with fewer than ``MIN_END``
+        probes at its end is anchored on the pooled end figures of every flow ending at
+        that address instead (a flow or two of one miss would make 100 % "loss")."""
         explained = self._explained()
+        pool: dict[str | None, list[int]] = {}
+        for f in self.flows:
+            key = (f, self.end[f])
+            if key in self.counts:
+                p = pool.setdefault(self.where.get(key), [0, 0, 0])
+                p[0] += self.counts[key][0]
+                p[1] += self.counts[key][1]
+                p[2] += explained.get(key, 0)
         out: dict[tuple[int, int], PathLoss] = {}
         for f in self.flows:
             ttls = [t for t in range(self.first_ttl, self.end[f] + 1) if (f, t) in self.counts]
             hops = [(self.counts[(f, t)][0], self.counts[(f, t)][1], explained.get((f, t), 0))
                     for t in ttls]  # fmt: skip
+            if hops and ttls[-1] == self.end[f] and hops[-1][0] < MIN_END:
+                sent, missed, expl = pool[self.where.get((f, self.end[f]))]
+                hops[-1] = (sent, missed, expl)
             for t, pl in zip(ttls, path_loss(hops), strict=True):
                 out[(f, t)] = pl
         return out
@@ -363,12 +375,16 @@ class BranchBook:
                 h.worst if h else None, h.stdev if h else None, h.jitter if h else None,
                 tuple(preds)))  # fmt: skip
         branched = any(sum(1 for t2, _a in by_node if t2 == t) > 1 for t, _a in by_node)
-        faults = self._faults(by_node, loss)
-        return BranchReport(self.rounds, self.flows, tuple(rows), faults, self.moved, branched)
+        faults, thin = self._faults(by_node, loss)
+        return BranchReport(self.rounds, self.flows, tuple(rows), faults, self.moved, branched,
+                            thin)  # fmt: skip
 
     def _faults(self, by_node: dict[tuple[int, str | None], list[int]],
-                loss: dict[tuple[int, int], PathLoss]) -> tuple[BranchFault, ...]:  # fmt: skip
+                loss: dict[tuple[int, int], PathLoss],
+                ) -> tuple[tuple[BranchFault, ...], bool]:  # fmt: skip
+        """The faults, and whether some comparison lacked the probes to be made."""
         out: list[BranchFault] = []
+        thin = False
         reported: set[frozenset[int]] = set()
         for (t, a), fl in sorted(by_node.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
             if a is None:
@@ -379,6 +395,9 @@ class BranchBook:
                 continue
             n1, x1 = self._end_counts(fl, loss)
             n2, x2 = self._end_counts(others, loss)
+            if min(n1, n2) < MIN_END:
+                thin = True
+                continue
             z = _z(x1, n1, x2, n2)
             if z < _Z:
                 continue
@@ -394,7 +413,7 @@ class BranchBook:
                     break
             out.append(BranchFault(t, a, 100.0 * x1 / n1, 100.0 * x2 / n2, z, starts,
                                    starts is None or starts[0] > t))  # fmt: skip
-        return tuple(out)
+        return tuple(out), thin
 
 
 def _z(x1: float, n1: int, x2: float, n2: int) -> float:
