@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["add_parser", "cmd_traceroute", "cmd_mtr", "parse_wait", "trace_options"]
 
-_CLEAR = "\x1b[H\x1b[2J"
-
 
 def parse_wait(text: str) -> tuple[float, float, float]:
     """``-w max[,here,near]`` (',' or '/'); with max alone, here and near are 0 (traceroute(8))."""
@@ -199,7 +197,9 @@ def cmd_mtr(args: argparse.Namespace) -> int:
 
     def on_round(report: MtrReport) -> None:
         if live:
-            sys.stdout.write(_CLEAR + render.mtr_table(report, hostname, names.namer) + "\n")
+            sys.stdout.write(
+                render.CLEAR_SCREEN + render.mtr_table(report, hostname, names.namer) + "\n"
+            )
             sys.stdout.flush()
 
     report = mtr(args.target, opt, on_round)

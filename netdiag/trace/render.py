@@ -23,7 +23,17 @@ if TYPE_CHECKING:
 
     from netdiag.trace.mtr import MtrReport
 
-__all__ = ["header", "hop_line", "stop_line", "mpls_text", "to_json", "mtr_table", "mtr_json"]
+__all__ = [
+    "header",
+    "hop_line",
+    "stop_line",
+    "mpls_text",
+    "to_json",
+    "mtr_table",
+    "mtr_json",
+    "CLEAR_SCREEN",
+    "MTR_LEGEND",
+]
 
 Namer = Callable[[str], str | None]
 
@@ -100,6 +110,9 @@ def to_json(result: TraceResult) -> dict[str, Any]:
 def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
+
+#: Cursor home and clear screen: the live mtr redraw.
+CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 #: The report's legend: what the loss columns mean.
 MTR_LEGEND = ("Loss%: lost on the path (unanswered here and as much at every later hop); "

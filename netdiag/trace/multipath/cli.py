@@ -77,12 +77,13 @@ def cmd_mtr_multipath(args: argparse.Namespace, opt: MtrOptions, live: bool,
     """``mtr --multipath``: the trace, then rounds; ``live`` redraws after each round."""
     from netdiag.trace.multipath import render
     from netdiag.trace.multipath.mtr import MultipathMtr, mtr_multipath
+    from netdiag.trace.render import CLEAR_SCREEN
 
     _check_confidence(args)
 
     def on_round(m: MultipathMtr) -> None:
         if live:
-            sys.stdout.write("\x1b[H\x1b[2J" + render.mtr_text(m, hostname, name_of) + "\n")
+            sys.stdout.write(CLEAR_SCREEN + render.mtr_text(m, hostname, name_of) + "\n")
             sys.stdout.flush()
 
     m = mtr_multipath(args.target, opt, args.confidence, lite=not args.full_mda,

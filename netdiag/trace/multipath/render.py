@@ -20,12 +20,7 @@ if TYPE_CHECKING:
     from netdiag.trace.multipath.mtr import MultipathMtr
     from netdiag.trace.render import Namer
 
-__all__ = ["text", "to_json", "to_dot", "write_svg", "routers", "mtr_text", "mtr_json"]
-
-
-def routers(result: MultipathResult) -> dict[str, str]:
-    """Address -> the address that names its router (the first of its alias set)."""
-    return result.routers()
+__all__ = ["text", "to_json", "to_dot", "write_svg", "mtr_text", "mtr_json"]
 
 
 def _aliases(result: MultipathResult) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -38,7 +33,7 @@ def _algo(result: MultipathResult) -> str:
 
 
 def _chain(result: MultipathResult) -> str:
-    name = routers(result)
+    name = result.routers()
     parts = []
     for h in result.discovery.hops:
         seen = list(dict.fromkeys(name[a] for a in h.addresses))
@@ -65,7 +60,7 @@ def _node_line(n: MpNode, result: MultipathResult, preds: list[str]) -> str:
 
 def text(result: MultipathResult) -> str:
     d = result.discovery
-    name = routers(result)
+    name = result.routers()
     lines = [f"traceroute --multipath to {result.target} ({result.address}) from "
              f"{result.source}, {result.method}, {result.confidence:g}% confidence, "
              f"{_algo(result)}"]  # fmt: skip
@@ -104,7 +99,7 @@ def text(result: MultipathResult) -> str:
 
 def to_json(result: MultipathResult) -> dict[str, Any]:
     d = result.discovery
-    name = routers(result)
+    name = result.routers()
     al = _aliases(result)
     return {
         "target": result.target,
@@ -184,7 +179,7 @@ def _q(s: str) -> str:
 def to_dot(result: MultipathResult) -> str:
     """One node per router, one rank per TTL, links labelled with their share of flows."""
     d = result.discovery
-    name = routers(result)
+    name = result.routers()
     al = _aliases(result)
     title = (f"{result.source} to {result.address}, {_algo(result)} {result.confidence:g}%, "
              f"{d.probes} probes")  # fmt: skip

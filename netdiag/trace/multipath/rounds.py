@@ -266,7 +266,7 @@ class BranchBook:
             pacer = self.pacers.get(self._pacer_key(f, t))
             if pacer is not None:
                 pacer.outcome(at, r is not None)
-                if r is None and any(results.get((f, tt)) for tt in range(t + 1, t + 32)):
+                if r is None and any(results.get((f, tt)) for tt in range(t + 1, self.end[f] + 1)):
                     pacer.slow_down(at)
             known = self.where.get((f, t))
             if r is None:
@@ -304,8 +304,8 @@ class BranchBook:
                 continue
             n = sum(marks[k][i] for k, i in seen)
             out[(f, t)] = n
-            for k, _i in seen[:1]:
-                self.limited[k] = self.limited.get(k, 0) + n
+            router = seen[0][0]  # the flow meets one router at one TTL
+            self.limited[router] = self.limited.get(router, 0) + n
         return out
 
     def _flow_loss(self) -> dict[tuple[int, int], PathLoss]:
