@@ -309,9 +309,17 @@ def test_iperf3_through_the_relay_analyzed_from_a_capture(lab, tmp_path, require
     assert ours["lost"] == truth["drop"]
     assert ours["duplicates"] == truth["dup"]
     assert ours["reordered"] == truth["reorder"]
-    # iperf3's own receiver, emulated, agrees with iperf3's printed counts
-    assert ours["out_of_order_iperf3"] == theirs["out_of_order"]
-    assert ours["lost_iperf3"] == theirs["lost_packets"]
+
+    # iperf3's own receiver, emulated, agrees with iperf3's printed counts. Those come
+    # from its socket, ours from dst's capture tap: on a loaded 2-core host the two can
+    # see a few datagrams in another order (the relay's CPU pinning makes it rare, not
+    # impossible), so they agree within 3 % (CI once saw 376 against 385); the relay's
+    # log, above and below, is held exactly.
+    def near(a: int, b: int) -> bool:
+        return abs(a - b) <= max(2, 0.03 * max(a, b))
+
+    assert near(ours["out_of_order_iperf3"], theirs["out_of_order"]), (ours, theirs)
+    assert near(ours["lost_iperf3"], theirs["lost_packets"]), (ours, theirs)
     # where they differ: iperf3 counts every duplicate and every late datagram as
     # "out of order" and nets them against its gap-based loss count
     assert ours["out_of_order_iperf3"] == truth["dup"] + truth["reorder"]
